@@ -127,7 +127,8 @@ def polynomial(
     else:
         s = np.minimum(s, steps)
         span = np.float64(steps)
-    return (start - end) * np.power(1 - s / span, power) + end
+    out: Values = (start - end) * np.power(1 - s / span, power) + end
+    return out
 
 
 def linear(t: Steps, *, start: float, end: float, steps: int, begin: int) -> Values:
@@ -211,7 +212,7 @@ def cosine_restarts(
         length = period * np.power(float(period_factor), i.astype(np.float64))
     peak = start * np.power(peak_factor, i.astype(np.float64))
     angle = _PI * (t - begin).astype(np.float64) / length
-    out = end + (peak - end) * (1 + np.cos(angle)) / 2
+    out: Values = end + (peak - end) * (1 + np.cos(angle)) / 2
     if cycles is not None:
         out = np.where(i >= cycles, end, out)
     return out
@@ -375,7 +376,7 @@ def interpolate(t: Steps, *, points: Seq[tuple[int, float]], shape: str) -> Valu
     index = np.searchsorted(xs, t, side="right") - 1
     before, after = index < 0, index >= len(xs) - 1
     i = np.clip(index, 0, max(len(xs) - 2, 0))
-    out = np.where(before, ys[0], ys[-1])
+    out: Values = np.where(before, ys[0], ys[-1])
     inside = ~before & ~after
     if not inside.any():
         return out
@@ -393,9 +394,7 @@ def interpolate(t: Steps, *, points: Seq[tuple[int, float]], shape: str) -> Valu
     return out
 
 
-def warmup(
-    t: Steps, *, steps: int, start: float, shape: str, then: CurveFn
-) -> Values:
+def warmup(t: Steps, *, steps: int, start: float, shape: str, then: CurveFn) -> Values:
     """Warm up from ``start`` to ``then(0)`` over ``steps``, then follow ``then(t - steps)``.
 
     ``linear``: ``start + (then(0) - start) * t / steps``; ``cosine``: half a cosine;

@@ -6,12 +6,11 @@ The server and the client's fallback both compute values here, one whole block a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, overload
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import TypeAdapter, ValidationError
 
 from lrcast import _curves
@@ -19,7 +18,10 @@ from lrcast._curves import CurveFn, Steps, Values
 from lrcast._durations import DURATION_FIELDS, MAX_STEP, Context, resolve_duration
 from lrcast._errors import EvaluationError, ScheduleValidationError
 from lrcast._models import (
+    CURVE_MODELS,
+    MAX_DEPTH,
     WSD,
+    AnyCurve,
     Constant,
     Cosine,
     CosineRestarts,
@@ -27,6 +29,7 @@ from lrcast._models import (
     Cyclic,
     Exponential,
     ExpressionCurve,
+    Interpolate,
     InverseSqrt,
     InverseTime,
     Linear,
@@ -40,44 +43,20 @@ from lrcast._models import (
     Step,
     Warmup,
     curve_depth,
-    MAX_DEPTH,
 )
-from lrcast._models import Interpolate
 from lrcast._validation import error_details, parse
 
-_CURVE = TypeAdapter[Curve](Curve)
+_CURVE: TypeAdapter[AnyCurve] = TypeAdapter(Curve)
 _LIST_DURATIONS = frozenset({"boundaries", "milestones"})
 
-CurveModel = (
-    Constant
-    | Step
-    | MultiStep
-    | Piecewise
-    | Exponential
-    | InverseTime
-    | Polynomial
-    | Linear
-    | Cosine
-    | CosineRestarts
-    | Cyclic
-    | OneCycle
-    | InverseSqrt
-    | WSD
-    | Interpolate
-    | ExpressionCurve
-    | Warmup
-    | Sequence
-    | Product
-)
 
-
-def _validate_curve(data: Any) -> CurveModel:
+def _validate_curve(data: Any) -> AnyCurve:
     if curve_depth(data) > MAX_DEPTH:
         raise ValueError(f"the curve nests deeper than {MAX_DEPTH} levels")
-    return _CURVE.validate_python(data)  # type: ignore[return-value]
+    return _CURVE.validate_python(data)
 
 
-def parse_curve(data: Any) -> CurveModel:
+def parse_curve(data: Any) -> AnyCurve:
     """Validate one curve (a dict or JSON text); raises :class:`ScheduleValidationError`."""
     try:
         return parse(_validate_curve, data, root_is_curve=True)
@@ -120,7 +99,7 @@ def _resolve(node: Any, context: Context, path: str) -> Any:
         return [_resolve(item, context, f"{path}.{i}") for i, item in enumerate(node)]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         here = f"{path}.{key}" if path else key
         if key in DURATION_FIELDS and value is not None:
@@ -138,7 +117,7 @@ def _resolve(node: Any, context: Context, path: str) -> Any:
     return out
 
 
-def resolve_curve(curve: CurveModel, context: Context, path: str = "") -> CurveModel:
+def resolve_curve(curve: AnyCurve, context: Context, path: str = "") -> AnyCurve:
     """``curve`` with every ``"ep"``/``"%"`` duration turned into steps, validated again (an
     unsorted or empty list may only show once resolved)."""
     data = curve.model_dump()
@@ -146,7 +125,7 @@ def resolve_curve(curve: CurveModel, context: Context, path: str = "") -> CurveM
         return curve
     resolved = _resolve(data, context, path)
     try:
-        return _CURVE.validate_python(resolved)  # type: ignore[return-value]
+        return _CURVE.validate_python(resolved)
     except ValidationError as exc:
         first = error_details(exc.errors(), root_is_curve=True, prefix=path)[0]
         raise EvaluationError(
@@ -157,13 +136,15 @@ def resolve_curve(curve: CurveModel, context: Context, path: str = "") -> CurveM
 # -- building curve functions -----------------------------------------------------------------
 
 
-def build(curve: CurveModel) -> CurveFn:
+def build(curve: AnyCurve) -> CurveFn:
     """The function computing ``curve`` over an array of steps (durations already resolved)."""
     match curve:
         case Constant():
             return partial(_curves.constant, value=curve.value)
         case Step():
-            return partial(_curves.step, start=curve.start, every=_int(curve.every), factor=curve.factor)
+            return partial(
+                _curves.step, start=curve.start, every=_int(curve.every), factor=curve.factor
+            )
         case MultiStep():
             return partial(
                 _curves.multistep,
@@ -293,16 +274,16 @@ def build(curve: CurveModel) -> CurveFn:
                 steps=_int(curve.steps),
                 start=curve.start,
                 shape=curve.shape,
-                then=build(curve.then),  # type: ignore[arg-type]
+                then=build(curve.then),
             )
         case Sequence():
             return partial(
                 _curves.sequence,
-                curves=[build(c) for c in curve.curves],  # type: ignore[arg-type]
+                curves=[build(c) for c in curve.curves],
                 boundaries=[_int(b) for b in curve.boundaries],
             )
         case Product():
-            return partial(_curves.product, curves=[build(c) for c in curve.curves])  # type: ignore[arg-type]
+            return partial(_curves.product, curves=[build(c) for c in curve.curves])
     raise TypeError(f"not a curve: {curve!r}")  # pragma: no cover
 
 
@@ -365,7 +346,7 @@ class CompiledDocument:
         self.document = document
         self.context = context
         self.curves: dict[str, CurveFn] = {
-            name: build(resolve_curve(curve, context, f"curves.{name}"))  # type: ignore[arg-type]
+            name: build(resolve_curve(curve, context, f"curves.{name}"))
             for name, curve in document.curves.items()
         }
 
@@ -425,36 +406,13 @@ def evaluate(
     """
     scalar = isinstance(steps, int | np.integer) and not isinstance(steps, bool)
     context = Context(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-    if isinstance(curve, ScheduleDocument) or (isinstance(curve, Mapping) and "curves" in curve and "type" not in curve):
+    if isinstance(curve, ScheduleDocument) or (
+        isinstance(curve, Mapping) and "curves" in curve and "type" not in curve
+    ):
         compiled = CompiledDocument(parse_document(curve), context)
         values = compiled.evaluate(steps)
         return {k: float(v[0]) for k, v in values.items()} if scalar else values
-    model = curve if isinstance(curve, _CURVE_CLASSES) else parse_curve(curve)
+    model = curve if isinstance(curve, CURVE_MODELS) else parse_curve(curve)
     fn = build(resolve_curve(model, context))
     out = run_curve(fn, as_steps(steps), "")
     return float(out[0]) if scalar else out
-
-
-_CURVE_CLASSES = (
-    Constant,
-    Step,
-    MultiStep,
-    Piecewise,
-    Exponential,
-    InverseTime,
-    Polynomial,
-    Linear,
-    Cosine,
-    CosineRestarts,
-    Cyclic,
-    OneCycle,
-    InverseSqrt,
-    WSD,
-    Interpolate,
-    ExpressionCurve,
-    Warmup,
-    Sequence,
-    Product,
-)
-
-Block = Callable[[int, int], dict[str, npt.NDArray[np.float64]]]

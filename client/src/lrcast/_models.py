@@ -6,8 +6,10 @@ for every step (given its duration context). Field names and defaults are SPEC.m
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -33,12 +35,17 @@ MAX_LIST = 10_000
 MAX_DOCUMENT_BYTES = 256 * 1024
 """A document's size as JSON."""
 
+# Parsed once whether the validator or the model asks (an Expression is immutable).
+_compile_expression = functools.lru_cache(maxsize=1024)(compile_expression)
+
 CURVE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 
 Value = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 """A value a curve can take: finite and non-negative."""
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 """A finite, strictly positive parameter (a factor, a rate, an exponent)."""
+Decay = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+"""A factor applied again and again without end: at most 1, or the curve would overflow."""
 
 
 class _Curve(BaseModel):
@@ -58,7 +65,7 @@ PositiveSteps = Annotated[Duration, AfterValidator(_positive)]
 def _strictly_increasing(values: list[int | str], what: str) -> None:
     """Refuse unsorted steps; strings are checked again once resolved to steps."""
     known = [v for v in values if isinstance(v, int)]
-    if len(known) == len(values) and any(b <= a for a, b in zip(known, known[1:])):
+    if len(known) == len(values) and any(b <= a for a, b in itertools.pairwise(known)):
         raise ValueError(f"{what} must be strictly increasing")
 
 
@@ -72,12 +79,12 @@ class Constant(_Curve):
 
 
 class Step(_Curve):
-    """``start * factor ** (t // every)``: torch ``StepLR``, Keras ``ExponentialDecay(staircase)``."""
+    """``start * factor ** (t // every)``: torch ``StepLR``, Keras staircase exponential."""
 
     type: Literal["step"] = "step"
     start: Value
     every: PositiveSteps
-    factor: Value = 0.1
+    factor: Decay = 0.1
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"type": "step", "start": 0.1, "every": 30, "factor": 0.1}]}
@@ -145,6 +152,12 @@ class Exponential(_Curve):
         }
     )
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Exponential:
+        if self.factor > 1 and self.limit is None:
+            raise ValueError("a growing exponential (factor > 1) needs a limit")
+        return self
+
 
 class InverseTime(_Curve):
     """``start / (1 + rate * t / every)``: Keras ``InverseTimeDecay``."""
@@ -175,7 +188,9 @@ class Polynomial(_Curve):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"type": "polynomial", "start": 0.1, "end": 0.0, "steps": 10000, "power": 2}]
+            "examples": [
+                {"type": "polynomial", "start": 0.1, "end": 0.0, "steps": 10000, "power": 2}
+            ]
         }
     )
 
@@ -190,7 +205,9 @@ class Linear(_Curve):
     begin: Duration = 0
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"type": "linear", "start": 0.1, "end": 0.0, "steps": 1000}]}
+        json_schema_extra={
+            "examples": [{"type": "linear", "start": 0.1, "end": 0.0, "steps": 1000}]
+        }
     )
 
 
@@ -213,14 +230,15 @@ class Cosine(_Curve):
 
 
 class CosineRestarts(_Curve):
-    """Cosine cycles of length ``period * period_factor ** i`` with peaks ``start * peak_factor ** i``."""
+    """Cosine cycles ``i`` of ``period * period_factor ** i`` steps, peaking at
+    ``start * peak_factor ** i``: torch ``CosineAnnealingWarmRestarts``, SGDR."""
 
     type: Literal["cosine_restarts"] = "cosine_restarts"
     start: Value
     end: Value = 0.0
     period: PositiveSteps
     period_factor: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
-    peak_factor: Value = 1.0
+    peak_factor: Decay = 1.0
     cycles: Annotated[StrictInt, Field(ge=1)] | None = None
 
     model_config = ConfigDict(
@@ -241,12 +259,10 @@ class Cyclic(_Curve):
     up: PositiveSteps
     down: PositiveSteps | None = None
     mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
-    gamma: Positive = 1.0
+    gamma: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] = 1.0
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"type": "cyclic", "base": 0.001, "peak": 0.1, "up": 2000}]
-        }
+        json_schema_extra={"examples": [{"type": "cyclic", "base": 0.001, "peak": 0.1, "up": 2000}]}
     )
 
 
@@ -285,7 +301,7 @@ def check_one_cycle_steps(curve: OneCycle) -> None:
 
 
 class InverseSqrt(_Curve):
-    """``peak / sqrt((t - warmup + timescale) / timescale)`` after a linear warmup: HF ``inverse_sqrt``."""
+    """``peak / sqrt((t - warmup + timescale) / timescale)`` after a linear warmup (HF)."""
 
     type: Literal["inverse_sqrt"] = "inverse_sqrt"
     peak: Value
@@ -329,9 +345,7 @@ class Interpolate(_Curve):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {"type": "interpolate", "points": [[0, 0.0], [100, 0.1], [1000, 0.001]]}
-            ]
+            "examples": [{"type": "interpolate", "points": [[0, 0.0], [100, 0.1], [1000, 0.001]]}]
         }
     )
 
@@ -356,10 +370,14 @@ class ExpressionCurve(_Curve):
         }
     )
 
-    @model_validator(mode="after")
-    def _compile(self) -> ExpressionCurve:
-        self._compiled = compile_expression(self.expr)
-        return self
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        _compile_expression(value)
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._compiled = _compile_expression(self.expr)
 
     @property
     def compiled(self) -> Expression:
@@ -368,7 +386,7 @@ class ExpressionCurve(_Curve):
 
 
 class Warmup(_Curve):
-    """``start → then(0)`` over ``steps`` (linear, cosine or exponential), then ``then(t - steps)``."""
+    """``start → then(0)`` over ``steps`` (by ``shape``), then ``then(t - steps)``."""
 
     type: Literal["warmup"] = "warmup"
     steps: Duration
@@ -448,56 +466,37 @@ class Product(_Curve):
     )
 
 
-Curve = Annotated[
-    Union[  # noqa: UP007 - a discriminated union reads better spelled out
-        Constant,
-        Step,
-        MultiStep,
-        Piecewise,
-        Exponential,
-        InverseTime,
-        Polynomial,
-        Linear,
-        Cosine,
-        CosineRestarts,
-        Cyclic,
-        OneCycle,
-        InverseSqrt,
-        WSD,
-        Interpolate,
-        ExpressionCurve,
-        Warmup,
-        Sequence,
-        Product,
-    ],
-    Field(discriminator="type"),
+AnyCurve = Union[  # noqa: UP007 - spelled out, one family a line
+    Constant,
+    Step,
+    MultiStep,
+    Piecewise,
+    Exponential,
+    InverseTime,
+    Polynomial,
+    Linear,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    OneCycle,
+    InverseSqrt,
+    WSD,
+    Interpolate,
+    ExpressionCurve,
+    Warmup,
+    Sequence,
+    Product,
 ]
-"""Any curve, chosen by its ``type``."""
+"""Any curve model."""
 
-CURVE_TYPES: dict[str, type[_Curve]] = {
-    model.model_fields["type"].default: model
-    for model in (
-        Constant,
-        Step,
-        MultiStep,
-        Piecewise,
-        Exponential,
-        InverseTime,
-        Polynomial,
-        Linear,
-        Cosine,
-        CosineRestarts,
-        Cyclic,
-        OneCycle,
-        InverseSqrt,
-        WSD,
-        Interpolate,
-        ExpressionCurve,
-        Warmup,
-        Sequence,
-        Product,
-    )
+Curve = Annotated[AnyCurve, Field(discriminator="type")]
+"""Any curve, chosen by its ``type``: the field type of nested curves."""
+
+CURVE_MODELS: tuple[type[AnyCurve], ...] = get_args(AnyCurve)
+CURVE_TYPES: dict[str, type[AnyCurve]] = {
+    model.model_fields["type"].default: model for model in CURVE_MODELS
 }
+"""Each curve ``type`` and its model."""
 
 for _model in (Warmup, Sequence, Product):
     _model.model_rebuild()
