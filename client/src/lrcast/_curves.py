@@ -11,6 +11,7 @@ Compound curves (``warmup``, ``sequence``, ``product``) take other curves as cal
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
 
@@ -158,15 +159,21 @@ def cosine(
     curve rises again after ``T_max``), Keras ``CosineDecay`` (``end = alpha * start``), optax
     ``cosine_decay_schedule(exponent)``, HF ``num_cycles``.
     """
-    tf = t.astype(np.float64)
+    # In place, one array for the whole computation: this is the bulk path's hot loop.
+    x = t.astype(np.float64)
     if not periodic:
-        tf = np.minimum(tf, steps)
+        np.minimum(x, steps, out=x)
     # torch's order: pi * t / T (2 * cycles is exactly 1.0 for the usual half cycle).
-    angle = (2 * cycles * _PI) * tf / steps
-    shape = (1 + np.cos(angle)) / 2
+    x *= 2 * cycles * _PI
+    x /= steps
+    np.cos(x, out=x)
+    x += 1
+    x /= 2
     if exponent != 1:
-        shape = np.power(shape, exponent)
-    return end + (start - end) * shape
+        np.power(x, exponent, out=x)
+    x *= start - end
+    x += end
+    return x
 
 
 def _cycle_starts(period: int, period_factor: int, last: int) -> npt.NDArray[np.int64]:
@@ -394,6 +401,19 @@ def interpolate(t: Steps, *, points: Seq[tuple[int, float]], shape: str) -> Valu
     return out
 
 
+def _pieces(t: Steps, boundaries: Seq[int]) -> list[slice | npt.NDArray[np.bool_]]:
+    """For each interval between ``boundaries``, which elements of ``t`` fall in it.
+
+    Sorted steps (every block, every range) get slices, which cost nothing; others get masks.
+    """
+    edges = np.asarray(boundaries, dtype=np.int64)
+    if t.size < 2 or not (t[1:] < t[:-1]).any():
+        cuts = [0, *np.searchsorted(t, edges, side="left").tolist(), t.size]
+        return [slice(a, b) for a, b in itertools.pairwise(cuts)]
+    part = np.searchsorted(edges, t, side="right")
+    return [part == i for i in range(len(edges) + 1)]
+
+
 def warmup(t: Steps, *, steps: int, start: float, shape: str, then: CurveFn) -> Values:
     """Warm up from ``start`` to ``then(0)`` over ``steps``, then follow ``then(t - steps)``.
 
@@ -404,13 +424,13 @@ def warmup(t: Steps, *, steps: int, start: float, shape: str, then: CurveFn) -> 
     ``warmup_*_schedule``, timm ``warmup_prefix=True``.
     """
     out = np.empty(t.shape, dtype=np.float64)
-    rising = t < steps
-    after = ~rising
-    if after.any():
-        out[after] = then(t[after] - steps)
-    if rising.any():
+    rising, after = _pieces(t, [steps])
+    late, early = t[after], t[rising]
+    if late.size:
+        out[after] = then(late - steps)
+    if early.size:
         target = float(then(np.zeros(1, dtype=np.int64))[0])
-        p = t[rising].astype(np.float64) / steps
+        p = early.astype(np.float64) / steps
         if shape == "linear":
             out[rising] = start + (target - start) * p
         elif shape == "cosine":
@@ -428,12 +448,11 @@ def sequence(t: Steps, *, curves: Seq[CurveFn], boundaries: Seq[int]) -> Values:
     ``join_schedules``.
     """
     out = np.empty(t.shape, dtype=np.float64)
-    part = np.searchsorted(np.asarray(boundaries, dtype=np.int64), t, side="right")
     origins = [0, *boundaries]
-    for index, curve in enumerate(curves):
-        mine = part == index
-        if mine.any():
-            out[mine] = curve(t[mine] - origins[index])
+    for curve, origin, mine in zip(curves, origins, _pieces(t, boundaries), strict=True):
+        part = t[mine]
+        if part.size:
+            out[mine] = curve(part - origin)
     return out
 
 
