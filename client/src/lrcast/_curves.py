@@ -135,10 +135,14 @@ def polynomial(
 def linear(t: Steps, *, start: float, end: float, steps: int, begin: int) -> Values:
     """A straight line from ``start`` to ``end`` over ``steps``, from ``begin``; held after.
 
-    ``polynomial`` with ``power=1``. Same as torch ``LinearLR`` (``start = b*start_factor``),
-    optax ``linear_schedule``.
+    ``polynomial`` with ``power=1``, with the fraction left computed as ``(steps - s) / steps``
+    (exact numerator), HF's ``(T - t) / (T - W)``: ``1 - s / steps`` would keep only the last
+    digits of a small fraction near a zero end. Same as torch ``LinearLR``
+    (``start = b*start_factor``), optax ``linear_schedule``, HF
+    ``get_linear_schedule_with_warmup`` (after its warmup).
     """
-    return polynomial(t, start=start, end=end, steps=steps, power=1.0, cycle=False, begin=begin)
+    s = np.clip(t - begin, 0, steps)
+    return (start - end) * ((steps - s) / steps) + end
 
 
 def cosine(
@@ -163,9 +167,10 @@ def cosine(
     x = t.astype(np.float64)
     if not periodic:
         np.minimum(x, steps, out=x)
-    # torch's order: pi * t / T (2 * cycles is exactly 1.0 for the usual half cycle).
-    x *= 2 * cycles * _PI
+    # HF's order, (2π·cycles)·(t/T), which is Keras' π·(t/T) for half a cycle: near a zero end,
+    # and far past it when periodic, 1 + cos keeps only the last digits of the angle.
     x /= steps
+    x *= 2 * cycles * _PI
     np.cos(x, out=x)
     x += 1
     x /= 2
