@@ -240,6 +240,7 @@ def compile_expression(source: str) -> Expression:
         raise ExpressionError(
             f"a null character (at column {source.index(chr(0)) + 1}) is not allowed"
         )
+    _refuse_what_the_parser_would_warn_about(source)
     # Like `eval`, forgive leading blanks, which `ast.parse` calls an "unexpected indent".
     text = source.lstrip(" \t")
     indent = len(source) - len(text)
@@ -250,14 +251,38 @@ def compile_expression(source: str) -> Expression:
     except SyntaxError as error:
         raise ExpressionError(_syntax_message(error, text, indent)) from None
     except UnicodeEncodeError as error:  # a lone surrogate, which no source file can hold
+        column = error.start + indent + 1
         raise ExpressionError(
-            f"character {text[error.start]!r} (at column {error.start + indent + 1}) "
-            "is not allowed"
+            f"character {text[error.start]!r} (at column {column}) is not allowed"
         ) from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         # The parser's own guards against pathological input; the length cap makes them rare.
         raise ExpressionError("the expression is too complex to parse") from None
     return Expression(source, _compile(tree.body, text))
+
+
+# A Python number literal (the tokenizer's forms), not part of a name.
+_NUMBER = re.compile(
+    r"(?<!\w)(?:0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO](?:_?[0-7])+"
+    r"|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?[jJ]?)"
+)
+
+
+def _refuse_what_the_parser_would_warn_about(source: str) -> None:
+    # `ast.parse` warns (SyntaxWarning, DeprecationWarning) on `1if`, `0x1for` and `'\d'`, with no
+    # once-only registry: untrusted input could fill the server's log. `warnings.catch_warnings`
+    # is not thread-safe, so such input is refused before it reaches the parser instead.
+    for number in _NUMBER.finditer(source):
+        end = number.end()
+        if end < len(source) and (source[end].isalnum() or source[end] == "_"):
+            token = re.match(r"[\w.]*", source[number.start() :])
+            text = token.group() if token else number.group()
+            raise ExpressionError(
+                f"invalid number '{text[:_MAX_SNIPPET]}' at column {number.start() + 1}"
+            )
+    backslash = re.search(r"\\(?!\r?\n|\r)", source)  # only a line continuation may use one
+    if backslash is not None:
+        raise ExpressionError(f"character '\\' (at column {backslash.start() + 1}) is not allowed")
 
 
 def _compile(root: ast.expr, source: str) -> tuple[_Item, ...]:
@@ -310,6 +335,8 @@ def _translate(node: ast.expr, source: str) -> tuple[_Item, list[ast.expr]]:
     if isinstance(node, ast.Call):
         return _call(node, source)
     if isinstance(node, ast.Name):
+        if not isinstance(node.ctx, ast.Load):  # unreachable from "eval" mode; checked anyway
+            raise ExpressionError(f"assigning to '{node.id}' is not allowed")
         if node.id == "t":
             return _T, []
         if node.id in _CONSTANTS:
@@ -393,7 +420,7 @@ def _snippet(source: str, node: ast.AST) -> str:
     return f"'{text}'" if "'" not in text else f'"{text}"'
 
 
-_TOKEN = re.compile(r"\s*(\*\*|//|[<>=!]=|\w+|\S)")
+_TOKEN = re.compile(r"[ \t]*(\*\*|//|[<>=!]=|\w+|.)")
 
 
 def _syntax_message(error: SyntaxError, text: str, indent: int) -> str:
