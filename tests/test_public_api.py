@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from inspect import ismodule
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,10 @@ def test_all_is_unique_and_every_name_exists(package: str) -> None:
 def test_public_names_are_exactly_all() -> None:
     import lrcast
 
-    public = {n for n in vars(lrcast) if not n.startswith("_")} | {"__version__"}
+    # Submodules (lrcast.torch, lrcast.cli, ...) appear as attributes once imported.
+    public = {n for n, v in vars(lrcast).items() if not n.startswith("_") and not ismodule(v)} | {
+        "__version__"
+    }
     assert public == set(lrcast.__all__)
 
 

@@ -1,0 +1,192 @@
+"""The Keras shim: :class:`RemoteSchedule`, a ``keras.callbacks.Callback`` that sets the
+optimizer's ``learning_rate`` (and other scheduled hyperparameters) from an lrcast server
+before each batch.
+
+>>> from lrcast.keras import RemoteSchedule  # doctest: +SKIP
+>>> model.fit(x, y, epochs=3, callbacks=[RemoteSchedule("resnet50-seed1")])
+
+Steps are counted by ``optimizer.iterations``, so a resumed ``fit`` (or a restored optimizer)
+continues at the right step. Needs the ``keras`` extra: ``pip install 'lrcast[keras]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+try:
+    import keras
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "lrcast.keras needs Keras 3: pip install 'lrcast[keras]' (and a backend such as tensorflow)"
+    ) from exc
+
+from lrcast._client import Client
+from lrcast._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Retry, Timeout
+from lrcast._lease import Block, LeaseEngine, Mode, OnOutage, OutageWarning
+
+__all__ = ["OutageWarning", "RemoteSchedule", "assign"]
+
+_NOT_HYPERPARAMETERS = frozenset({"lr", "iterations", "variables", "name"})
+
+
+def _attribute(optimizer: Any, curve: str) -> str | None:
+    """The optimizer attribute a curve sets: ``momentum`` is ``beta_1`` on Adam-family
+    optimizers; any other curve sets the attribute of its own name, if the optimizer has one
+    (and it is not ``None``: a hyperparameter the optimizer was built without stays off)."""
+    if curve == "lr":
+        return "learning_rate"
+    if curve in _NOT_HYPERPARAMETERS:
+        return None
+    if curve == "momentum" and getattr(optimizer, "beta_1", None) is not None:
+        return "beta_1"
+    current = getattr(optimizer, curve, None)
+    if current is None or isinstance(current, bool):
+        return None
+    if isinstance(current, (int, float, keras.Variable)):
+        return curve
+    return None
+
+
+def _variable(optimizer: Any, attribute: str) -> Any:
+    """The variable behind ``optimizer.<attribute>``, made from a plain number if needed.
+
+    Keras optimizers keep most hyperparameters as Python floats, which a compiled train step
+    reads once, when it is traced; a variable is read at every step. The variable is set
+    without the optimizer's tracking, so its checkpoints keep their shape."""
+    current = getattr(optimizer, attribute)
+    if isinstance(current, keras.Variable):
+        return current
+    if attribute == "learning_rate":
+        raise TypeError(
+            "the optimizer's learning_rate is not a variable (a LearningRateSchedule?): build "
+            "it with a float learning_rate for lrcast to set"
+        )
+    variable = keras.Variable(
+        float(current), dtype="float32", trainable=False, name=f"lrcast_{attribute}"
+    )
+    object.__setattr__(optimizer, attribute, variable)
+    return variable
+
+
+def assign(optimizer: Any, values: Mapping[str, float]) -> dict[str, float]:
+    """Assign one step's values (curve name → value) to ``optimizer``'s variables, for custom
+    training loops; returns what was set, by attribute name.
+
+    ``lr`` sets ``learning_rate``, ``momentum`` sets ``beta_1`` (Adam family) or ``momentum``,
+    and any other curve the attribute of its name when the optimizer has it. Call it before
+    the first step is traced (plain-number hyperparameters become variables then).
+
+    Example (a ``tf.GradientTape`` loop)::
+
+        schedule = RemoteSchedule("my-run", url="http://127.0.0.1:8000")
+        for x, y in dataset:
+            schedule.apply(optimizer)  # or: assign(optimizer, {"lr": 0.1})
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    """
+    done: dict[str, float] = {}
+    for curve, value in values.items():
+        attribute = _attribute(optimizer, curve)
+        if attribute is None:
+            continue
+        _variable(optimizer, attribute).assign(value)
+        done[attribute] = value
+    return done
+
+
+class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
+    """Sets the optimizer's hyperparameters from lrcast before each batch of ``fit``.
+
+    Args:
+      run: the run's id (bound beforehand).
+      client: a :class:`lrcast.Client`; else one is made from ``url``, ``token``, ``timeout``
+        and ``retry`` (``LRCAST_URL`` / ``LRCAST_TOKEN`` by default).
+      mode: ``"lease"`` (default) or ``"per_step"``.
+      on_outage: ``"extrapolate"`` (default), ``"hold"``, ``"wait"`` or ``"raise"`` (see
+        :class:`lrcast.torch.RemoteLR`).
+      blocks: blocks per lease.
+
+    :meth:`apply` does the same for a custom loop.
+    """
+
+    def __init__(
+        self,
+        run: str,
+        *,
+        client: Client | None = None,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retry: Retry = DEFAULT_RETRY,
+        mode: Mode = "lease",
+        on_outage: OnOutage = "extrapolate",
+        blocks: int = 1,
+    ) -> None:
+        super().__init__()
+        owns = client is None
+        if client is None:
+            client = Client(url=url, token=token, timeout=timeout, retry=retry)
+        self.run = run
+        self._engine = LeaseEngine(
+            run, client=client, mode=mode, on_outage=on_outage, blocks=blocks, owns_client=owns
+        )
+        self._start = 0
+        self._check_at = -1
+        self._setters: list[tuple[Any, list[float | None]]] = []
+        self._optimizer: Any = None
+        self.step = -1
+        """The step whose values were set last."""
+
+    @property
+    def client(self) -> Client:
+        return self._engine.client
+
+    @property
+    def source(self) -> str:
+        """Where the current values come from: ``server``, ``extrapolated`` or ``held``."""
+        block = self._engine.block
+        return block.source if block is not None else "server"
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.apply(self.model.optimizer)
+
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.apply(self.model.optimizer)
+
+    def apply(self, optimizer: Any, step: int | None = None) -> None:
+        """Assign the values of ``step`` (default: ``optimizer.iterations``, the next update)
+        to ``optimizer``."""
+        if step is None:
+            step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if optimizer is not self._optimizer or not self._start <= step < self._check_at:
+            self._bind(optimizer, self._engine.advance(step))
+        i = step - self._start
+        for variable, column in self._setters:
+            value = column[i]
+            if value is not None:
+                variable.assign(value)
+        self.step = step
+
+    def values(self, step: int) -> dict[str, float]:
+        """Every curve's value at ``step`` (from the lease, or computed in an outage)."""
+        block = self._engine.advance(step)
+        self._check_at = -1
+        return block.row(step)
+
+    def _bind(self, optimizer: Any, block: Block) -> None:
+        setters = []
+        for curve, column in block.values.items():
+            attribute = _attribute(optimizer, curve)
+            if attribute is not None:
+                setters.append((_variable(optimizer, attribute), column))
+        self._setters = setters
+        self._optimizer = optimizer
+        self._start = block.start
+        self._check_at = self._engine.check_at
+
+    def close(self) -> None:
+        """Close the client if this callback made it."""
+        self._engine.close()

@@ -1,0 +1,225 @@
+"""The PyTorch shim: :class:`RemoteLR`, a ``torch.optim.lr_scheduler.LRScheduler`` whose values
+come from an lrcast server.
+
+>>> from lrcast.torch import RemoteLR  # doctest: +SKIP
+>>> scheduler = RemoteLR(optimizer, run="resnet50-seed1", url="http://127.0.0.1:8000")
+>>> for batch in data:
+...     loss = model(batch).mean(); loss.backward()
+...     optimizer.step(); optimizer.zero_grad()
+...     scheduler.step()
+
+Needs the ``torch`` extra: ``pip install 'lrcast[torch]'``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import torch
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "lrcast.torch needs PyTorch: pip install 'lrcast[torch]' (or install torch yourself)"
+    ) from exc
+
+from lrcast._client import Client
+from lrcast._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, Retry, Timeout
+from lrcast._lease import Block, LeaseEngine, Mode, OnOutage, OutageWarning, group_columns
+
+__all__ = ["OutageWarning", "RemoteLR"]
+
+_Setter = tuple[dict[str, Any], str, list[float | None]]
+
+
+def _broadcast(src: int) -> Any:
+    import torch.distributed as dist
+
+    def broadcast(payload: Any) -> Any:
+        box = [payload]
+        dist.broadcast_object_list(box, src=src)
+        return box[0]
+
+    return broadcast
+
+
+def _distributed() -> tuple[bool, int]:
+    """Whether a multi-process group is initialised, and this process's rank."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return True, dist.get_rank()
+    return False, 0
+
+
+class RemoteLR(LRScheduler):
+    """A learning-rate scheduler served by lrcast: works wherever a torch scheduler works.
+
+    Each step sets, on every parameter group: ``lr`` (the run's lr, or its group's lr, groups
+    matched by a ``name`` key, else by order, to the run's ``groups``); ``momentum``, or
+    ``betas[0]`` on Adam-family optimizers, when the schedule has a ``momentum`` curve; and any
+    other curve whose name is a key of the group (``weight_decay``, say). A tensor value stays
+    a tensor, filled in place.
+
+    Args:
+      optimizer: the optimizer to drive.
+      run: the run's id (bound beforehand, e.g. with ``lrcast apply`` or
+        :meth:`lrcast.Client.bind_run`).
+      client: a :class:`lrcast.Client`; else one is made from ``url``, ``token``, ``timeout``
+        and ``retry`` (``LRCAST_URL`` / ``LRCAST_TOKEN`` by default).
+      mode: ``"lease"`` (default: a block of steps per request, the next fetched in the
+        background) or ``"per_step"`` (one request a step).
+      on_outage: past the lease, when the server cannot be reached: ``"extrapolate"``
+        (default: go on with the last timeline, computed locally exactly as the server would),
+        ``"hold"`` (keep the last values), ``"wait"`` (block until it answers) or ``"raise"``.
+        One :class:`OutageWarning` says so.
+      blocks: blocks per lease.
+      metric: the name :meth:`step` reports a metric under.
+      distributed: under ``torch.distributed`` rank 0 fetches every block and broadcasts it
+        (the others make no request); ``None`` (default) detects an initialised process group.
+        Every rank must then call :meth:`step` equally often.
+      last_epoch: as in torch; use :meth:`load_state_dict` to resume instead.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        run: str,
+        *,
+        client: Client | None = None,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retry: Retry = DEFAULT_RETRY,
+        mode: Mode = "lease",
+        on_outage: OnOutage = "extrapolate",
+        blocks: int = 1,
+        metric: str = "loss",
+        distributed: bool | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        is_distributed, rank = _distributed()
+        if distributed is not None:
+            is_distributed = distributed and is_distributed
+        owns = client is None
+        if client is None:
+            client = Client(url=url, token=token, timeout=timeout, retry=retry)
+        self.run = run
+        self.metric = metric
+        self._engine = LeaseEngine(
+            run,
+            client=client,
+            mode=mode,
+            on_outage=on_outage,
+            blocks=blocks,
+            broadcast=_broadcast(0) if is_distributed else None,
+            leader=rank == 0,
+            owns_client=owns,
+        )
+        self._start = 0
+        self._check_at = -1
+        self._floats: list[_Setter] = []
+        self._tensors: list[tuple[torch.Tensor, list[float | None]]] = []
+        self._betas: list[tuple[dict[str, Any], list[float | None]]] = []
+        self._groups: list[dict[str, Any]] = []
+        super().__init__(optimizer, last_epoch)
+
+    @property
+    def client(self) -> Client:
+        return self._engine.client
+
+    @property
+    def source(self) -> str:
+        """Where the current values come from: ``server``, ``extrapolated`` or ``held``."""
+        block = self._engine.block
+        return block.source if block is not None else "server"
+
+    def step(self, metric: float | None = None) -> None:
+        """Move to the next step and set its values; with ``metric``, first report it for the
+        step just done (``POST /v1/runs/{run}/metrics``, for reduce-on-plateau runs)."""
+        if metric is not None:
+            self._engine.report(self.last_epoch, self.metric, float(metric))
+        self._step_count += 1
+        step = self.last_epoch + 1
+        self.last_epoch = step
+        if not self._start <= step < self._check_at:
+            self._bind(self._engine.advance(step))
+        elif self.optimizer.param_groups is not self._groups:
+            # Replaced (Optimizer.load_state_dict, accelerate): point at the new groups.
+            self._bind(self._engine.block)
+        i = step - self._start
+        for group, key, column in self._floats:
+            value = column[i]
+            if value is not None:
+                group[key] = value
+        for tensor, column in self._tensors:
+            value = column[i]
+            if value is not None:
+                tensor.fill_(value)
+        for group, column in self._betas:
+            value = column[i]
+            if value is not None:
+                group["betas"] = (value, *group["betas"][1:])
+
+    def _bind(self, block: Block | None) -> None:
+        """Point the setters at ``block``'s lists for every parameter group."""
+        assert block is not None
+        groups = self.optimizer.param_groups
+        lr_columns = group_columns(block, [g.get("name") for g in groups], len(groups))
+        floats: list[_Setter] = []
+        tensors: list[tuple[torch.Tensor, list[float | None]]] = []
+        betas: list[tuple[dict[str, Any], list[float | None]]] = []
+
+        def setter(group: dict[str, Any], key: str, column: list[float | None]) -> None:
+            current = group[key]
+            if isinstance(current, torch.Tensor):
+                tensors.append((current, column))
+            else:
+                floats.append((group, key, column))
+
+        for group, lr in zip(groups, lr_columns, strict=True):
+            setter(group, "lr", lr)
+            for name, column in block.values.items():
+                if name == "lr":
+                    continue
+                if name == "momentum" and "momentum" not in group and "betas" in group:
+                    if isinstance(group["betas"][0], torch.Tensor):
+                        tensors.append((group["betas"][0], column))
+                    else:
+                        betas.append((group, column))
+                elif name in group and name not in ("params", "name", "initial_lr"):
+                    setter(group, name, column)
+        self._floats, self._tensors, self._betas = floats, tensors, betas
+        self._groups = groups
+        self._start = block.start
+        self._check_at = self._engine.check_at
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        """The lr of each parameter group at the current step."""
+        return self.get_last_lr()
+
+    def get_last_lr(self) -> list[float | torch.Tensor]:
+        """The lr each parameter group holds now (tensors copied, as torch does)."""
+        return [
+            g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+            for g in self.optimizer.param_groups
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step (``last_epoch``) and the run: all a resumed job needs."""
+        return {"run": self.run, "last_epoch": self.last_epoch, "_step_count": self._step_count}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue at the saved step: its values are set on the optimizer right away."""
+        self.last_epoch = int(state_dict["last_epoch"])
+        self._step_count = int(state_dict.get("_step_count", self._step_count))
+        self._check_at = -1
+        self.last_epoch -= 1
+        count = self._step_count
+        self.step()
+        self._step_count = count
+
+    def close(self) -> None:
+        """Close the client if this scheduler made it."""
+        self._engine.close()

@@ -1,0 +1,120 @@
+"""Outages: the real server is stopped mid-training and started again on the same port and
+data directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from lrcast._client import Client
+from lrcast._config import Retry, Timeout
+from lrcast._errors import LrcastError
+from lrcast._lease import OutageWarning
+from lrcast.torch import RemoteLR
+from tests.client.conftest import ADMIN_TOKEN, Server
+from tests.client.helpers import COSINE, expected
+
+QUICK = Retry(retries=1, backoff=0.02)
+
+
+@pytest.fixture
+def client(own_server: Server) -> Iterator[Client]:
+    """A client of the test's own server that gives up quickly, with run ``r`` bound."""
+    with Client(
+        url=own_server.url, token=ADMIN_TOKEN, retry=QUICK, timeout=Timeout(connect=1.0)
+    ) as client:
+        client.publish("s", COSINE)
+        yield client
+
+
+def setup(client: Client, block: int = 16) -> Client:
+    client.bind_run("r", "s", block=block)
+    return client
+
+
+def train(opt: torch.optim.Optimizer, scheduler: RemoteLR, steps: range) -> list[float]:
+    lrs = []
+    for _ in steps:
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+        time.sleep(0.003)
+    return lrs
+
+
+def test_training_goes_on_through_an_outage_and_returns_to_the_servers_values(
+    own_server: Server, client: Client
+) -> None:
+    setup(client)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    scheduler = RemoteLR(opt, "r", client=client)
+    lrs = train(opt, scheduler, range(40))
+    own_server.stop()
+    with pytest.warns(OutageWarning, match="extrapolate") as warned:
+        lrs += train(opt, scheduler, range(40, 120))
+    assert len([w for w in warned if w.category is OutageWarning]) == 1
+    assert scheduler.source == "extrapolated"
+    own_server.start()
+    lrs += train(opt, scheduler, range(120, 200))
+    assert scheduler.source == "server"
+    assert own_server.requests(r"^GET /v1/runs/r/lease\?step=(1[6-9]\d)&")
+    assert lrs == expected(client, "r", range(200))["lr"]
+    assert client.get_run("r").horizon >= 199
+
+
+def test_hold_keeps_the_last_values_until_the_server_answers(
+    own_server: Server, client: Client
+) -> None:
+    setup(client)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client, on_outage="hold")
+    lrs = train(opt, scheduler, range(32))
+    want = expected(client, "r", range(48))["lr"]  # steps 32-47 were prefetched at step 24
+    own_server.stop()
+    with pytest.warns(OutageWarning, match="hold"):
+        lrs += train(opt, scheduler, range(32, 80))
+    assert lrs[:48] == want
+    assert lrs[48:] == [want[47]] * 32
+    own_server.start()
+    lrs += train(opt, scheduler, range(80, 120))
+    assert lrs[112:] == expected(client, "r", range(112, 120))["lr"]
+
+
+def test_raise_stops_training_past_the_lease(own_server: Server, client: Client) -> None:
+    setup(client)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client, on_outage="raise")
+    train(opt, scheduler, range(10))
+    own_server.stop()
+    train(opt, scheduler, range(10, 15))  # still inside the leased block
+    with pytest.raises(LrcastError, match="failed"):
+        train(opt, scheduler, range(15, 40))
+
+
+def test_wait_blocks_until_the_server_is_back(own_server: Server, client: Client) -> None:
+    setup(client, block=8)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client, on_outage="wait")
+    lrs = train(opt, scheduler, range(6))
+    own_server.stop()
+    restart = threading.Timer(1.0, own_server.start)
+    restart.start()
+    try:
+        with pytest.warns(OutageWarning, match="waits"):
+            lrs += train(opt, scheduler, range(6, 30))
+    finally:
+        restart.join()
+    assert lrs == expected(client, "r", range(30))["lr"]
+
+
+def test_a_run_that_was_never_reached_is_a_clear_error() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with (
+        Client(url="http://127.0.0.1:9", retry=Retry(retries=0)) as client,
+        pytest.raises(LrcastError, match="nothing to extrapolate from"),
+    ):
+        RemoteLR(opt, "r", client=client)

@@ -1,0 +1,295 @@
+"""The PyTorch shim against a real server: parity with torch's own schedulers, parameter
+groups, tensors, resuming, per-step mode and a real HF Trainer."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.optim import Optimizer
+from torch.optim import lr_scheduler as sched
+
+from lrcast._client import Client
+from lrcast.torch import RemoteLR
+from tests.client.conftest import ADMIN_TOKEN, Server
+from tests.client.helpers import COSINE, expected
+
+Factory = Callable[[Optimizer], sched.LRScheduler]
+
+
+def make_optimizer(kind: str = "sgd", lr: float = 0.5) -> Optimizer:
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def trace(optimizer: Optimizer, scheduler: Any, n: int) -> dict[str, list[float]]:
+    """What each of ``n`` updates used: lr and momentum (SGD) or betas[0] (Adam)."""
+    out: dict[str, list[float]] = {"lr": [], "momentum": []}
+    for t in range(n):
+        if t:
+            optimizer.step()
+            scheduler.step()
+        group = optimizer.param_groups[0]
+        out["lr"].append(float(group["lr"]))
+        momentum = group["betas"][0] if "betas" in group else group["momentum"]
+        out["momentum"].append(float(momentum))
+    return out
+
+
+def bind(client: Client, name: str, document: dict[str, Any], **binding: Any) -> str:
+    client.publish(name, document)
+    client.bind_run(name, name, **binding)
+    return name
+
+
+PARITY: list[tuple[str, str, Factory, dict[str, Any]]] = [
+    (
+        "step",
+        "sgd",
+        lambda o: sched.StepLR(o, step_size=7, gamma=0.5),
+        {"lr": {"type": "step", "start": 0.5, "every": 7, "factor": 0.5}},
+    ),
+    (
+        "multistep",
+        "sgd",
+        lambda o: sched.MultiStepLR(o, milestones=[10, 50, 90], gamma=0.3),
+        {"lr": {"type": "multistep", "start": 0.5, "milestones": [10, 50, 90], "factor": 0.3}},
+    ),
+    (
+        "exponential",
+        "adam",
+        lambda o: sched.ExponentialLR(o, gamma=0.97),
+        {"lr": {"type": "exponential", "start": 0.5, "factor": 0.97}},
+    ),
+    (
+        "cosine",
+        "sgd",
+        lambda o: sched.CosineAnnealingLR(o, T_max=60, eta_min=0.01),
+        {"lr": {"type": "cosine", "start": 0.5, "end": 0.01, "steps": 60, "periodic": True}},
+    ),
+    (
+        "one_cycle_momentum_sgd",
+        "sgd",
+        lambda o: sched.OneCycleLR(o, max_lr=0.3, total_steps=150),
+        {
+            "lr": {"type": "one_cycle", "peak": 0.3, "steps": 150},
+            "momentum": {
+                "type": "one_cycle",
+                "peak": 0.85,
+                "start": 0.95,
+                "end": 0.95,
+                "steps": 150,
+            },
+        },
+    ),
+    (
+        "cyclic_betas_adam",
+        "adam",
+        lambda o: sched.CyclicLR(
+            o, base_lr=0.01, max_lr=0.1, step_size_up=13, step_size_down=29, mode="triangular2"
+        ),
+        {
+            "lr": {
+                "type": "cyclic",
+                "base": 0.01,
+                "peak": 0.1,
+                "up": 13,
+                "down": 29,
+                "mode": "triangular2",
+            },
+            "momentum": {
+                "type": "cyclic",
+                "base": 0.9,
+                "peak": 0.8,
+                "up": 13,
+                "down": 29,
+                "mode": "triangular2",
+            },
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "kind", "factory", "curves"), PARITY, ids=[p[0] for p in PARITY]
+)
+def test_remote_lr_sets_the_same_values_as_torch_at_every_step(
+    client: Client, name: str, family: str, kind: str, factory: Factory, curves: dict[str, Any]
+) -> None:
+    n = 150
+    theirs_opt = make_optimizer(kind)
+    theirs = trace(theirs_opt, factory(theirs_opt), n)
+    run = bind(client, name, {"curves": curves}, block=32)
+    ours_opt = make_optimizer(kind)
+    ours = trace(ours_opt, RemoteLR(ours_opt, run, client=client), n)
+    np.testing.assert_allclose(ours["lr"], theirs["lr"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ours["momentum"], theirs["momentum"], rtol=1e-12, atol=0)
+
+
+def test_values_are_the_servers_bit_for_bit_across_blocks(client: Client, name: str) -> None:
+    run = bind(client, name, COSINE, block=16, scale=2.0)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0, weight_decay=0.3)
+    got = trace(opt, RemoteLR(opt, run, client=client), 100)
+    want = expected(client, run, range(100))
+    assert got["lr"] == want["lr"]
+    assert got["momentum"] == want["momentum"]
+    assert opt.param_groups[0]["weight_decay"] == 5e-5
+
+
+def test_param_groups_are_matched_by_name_then_by_order(client: Client, name: str) -> None:
+    run = bind(client, name, COSINE, block=8, groups={"backbone": 0.1, "head": 2.0})
+    backbone, head, other = (torch.nn.Parameter(torch.zeros(1)) for _ in range(3))
+    named = torch.optim.SGD(
+        [
+            {"params": [head], "name": "head"},
+            {"params": [backbone], "name": "backbone"},
+            {"params": [other], "name": "bias"},
+        ],
+        lr=1.0,
+    )
+    scheduler = RemoteLR(named, run, client=client)
+    for _ in range(20):
+        named.step()
+        scheduler.step()
+    want = expected(client, run, range(21))
+    assert [g["lr"] for g in named.param_groups] == [
+        want["group:head"][20],
+        want["group:backbone"][20],
+        want["lr"][20],
+    ]
+    ordered = torch.optim.SGD([{"params": [backbone]}, {"params": [head]}], lr=1.0)
+    RemoteLR(ordered, run, client=client)
+    assert [g["lr"] for g in ordered.param_groups] == [
+        want["group:backbone"][0],
+        want["group:head"][0],
+    ]
+    with pytest.raises(ValueError, match="give each a 'name' key"):
+        RemoteLR(torch.optim.SGD([backbone], lr=1.0), run, client=client)
+
+
+def test_a_tensor_lr_stays_the_same_tensor_filled_in_place(client: Client, name: str) -> None:
+    run = bind(client, name, COSINE, block=8)
+    opt = torch.optim.Adam(
+        [torch.nn.Parameter(torch.zeros(1))],
+        lr=torch.tensor(1.0),
+        betas=(torch.tensor(0.9), torch.tensor(0.99)),
+    )
+    lr, beta = opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]
+    scheduler = RemoteLR(opt, run, client=client)
+    for _ in range(12):
+        opt.step()
+        scheduler.step()
+    want = expected(client, run, range(13))
+    assert opt.param_groups[0]["lr"] is lr
+    assert opt.param_groups[0]["betas"][0] is beta
+    assert lr.item() == pytest.approx(want["lr"][12], rel=1e-6)
+    assert beta.item() == pytest.approx(0.85, rel=1e-6)
+    last = scheduler.get_last_lr()[0]
+    assert isinstance(last, torch.Tensor)
+    assert last is not lr
+
+
+def test_a_resumed_job_continues_at_the_saved_step(client: Client, name: str) -> None:
+    run = bind(client, name, COSINE, block=16)
+    opt = make_optimizer()
+    scheduler = RemoteLR(opt, run, client=client)
+    for _ in range(37):
+        opt.step()
+        scheduler.step()
+    saved = scheduler.state_dict()
+    assert saved["last_epoch"] == 37
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+
+    resumed_opt = make_optimizer()
+    resumed = RemoteLR(resumed_opt, run, client=client)
+    resumed.load_state_dict(torch.load(buffer))
+    values = [resumed_opt.param_groups[0]["lr"]]
+    for _ in range(10):
+        resumed_opt.step()
+        resumed.step()
+        values.append(resumed_opt.param_groups[0]["lr"])
+    assert resumed.last_epoch == 47
+    assert values == expected(client, run, range(37, 48))["lr"]
+
+
+def test_per_step_mode_asks_the_server_at_every_step(
+    server: Server, client: Client, name: str
+) -> None:
+    run = bind(client, name, COSINE, block=16)
+    opt = make_optimizer()
+    got = trace(opt, RemoteLR(opt, run, client=client, mode="per_step"), 20)
+    assert got["lr"] == expected(client, run, range(20))["lr"]
+    assert len(server.requests(rf"^GET /v1/runs/{run}/lr\?step=")) == 20
+    assert server.requests(rf"^GET /v1/runs/{run}/lease") == []
+
+
+def test_an_edit_reaches_the_trainer_at_its_effective_step(client: Client, name: str) -> None:
+    run = bind(client, name, COSINE, block=16)
+    opt = make_optimizer()
+    scheduler = RemoteLR(opt, run, client=client)
+    lrs = [opt.param_groups[0]["lr"]]
+    effective = None
+    for t in range(1, 100):
+        if t == 20:
+            effective = client.edit_run(run, scale=0.5).effective_step
+        opt.step()
+        scheduler.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert effective is not None
+    assert 20 < effective < 100
+    want = expected(client, run, range(100))["lr"]
+    assert lrs == want
+    assert lrs[effective] == pytest.approx(lrs[effective - 1] * 0.5, rel=1e-2)
+
+
+def test_remote_lr_drives_a_hugging_face_trainer(
+    server: Server, client: Client, name: str, tmp_path: Any
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    run = bind(client, name, COSINE, block=4)
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            loss = torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)
+            return {"loss": loss}
+
+    data = [{"x": torch.randn(2), "labels": torch.randn(())} for _ in range(24)]
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    seen: list[float] = []
+
+    class Record(transformers.TrainerCallback):  # type: ignore[misc]
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            seen.append(opt.param_groups[0]["lr"])
+
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_train_epochs=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        optimizers=(opt, RemoteLR(opt, run, url=server.url, token=ADMIN_TOKEN)),
+        callbacks=[Record()],
+    )
+    trainer.train()
+    assert seen == expected(client, run, range(12))["lr"]
