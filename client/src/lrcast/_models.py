@@ -547,7 +547,17 @@ class ScheduleDocument(BaseModel):
     )
 
     description: Annotated[str, Field(max_length=10_000, strict=True)] | None = None
-    curves: Annotated[dict[str, Curve], Field(min_length=1, max_length=MAX_CURVES)]
+    curves: Annotated[
+        dict[str, Curve],
+        Field(
+            min_length=1,
+            max_length=MAX_CURVES,
+            json_schema_extra={
+                "propertyNames": {"pattern": CURVE_NAME.pattern},
+                "required": ["lr"],
+            },
+        ),
+    ]
 
     @model_validator(mode="before")
     @classmethod

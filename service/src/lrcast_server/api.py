@@ -1,0 +1,479 @@
+"""The HTTP routes: each parses, calls one service function and returns a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+from starlette.concurrency import run_in_threadpool
+
+import lrcast
+from lrcast._schemas import (
+    MAX_LEASE_BLOCKS,
+    RUN_ID_PATTERN,
+    SCHEDULE_NAME_PATTERN,
+    EvaluateAnswer,
+    EvaluateRequest,
+    Lease,
+    LrAnswer,
+    Problem,
+    PublishResult,
+    RangeAnswer,
+    RunCreate,
+    RunEdit,
+    RunPage,
+    RunPatch,
+    RunRead,
+    ScheduleLrAnswer,
+    SchedulePage,
+    ScheduleRangeAnswer,
+    ScheduleVersionRead,
+    VersionPage,
+)
+from lrcast_server import runs, schedules
+from lrcast_server.deps import Admin, CoreDep, IfMatch, Reader, Writer
+from lrcast_server.errors import PROBLEM_CONTENT_TYPE, InvalidRequestError
+
+JSON = "application/json"
+
+_REASONS = {
+    401: "No token, or an unknown or revoked one.",
+    403: "The token's role is too low.",
+    404: "No such resource.",
+    409: "The resource is in a state that refuses this.",
+    412: "`If-Match` does not name the current ETag.",
+    413: "The request body is larger than the server accepts.",
+    415: "The request body is not JSON.",
+    422: "Invalid input: `errors` names every bad field.",
+    503: "The database is unreachable, or the run is edited too often to commit a step.",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem statuses an operation can return."""
+    return {
+        code: {
+            "model": Problem,
+            "description": _REASONS[code],
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for code in (401, 403, *codes)
+    }
+
+
+def _body_problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return problems(413, 415, 422, *codes)
+
+
+ScheduleNamePath = Annotated[
+    str,
+    Path(pattern=SCHEDULE_NAME_PATTERN, description="The schedule's name.", examples=["resnet50"]),
+]
+RunIdPath = Annotated[
+    str,
+    Path(
+        pattern=RUN_ID_PATTERN,
+        max_length=200,
+        description="The run's id.",
+        examples=["resnet50-seed1"],
+    ),
+]
+StepQuery = Annotated[
+    int | None,
+    Query(ge=0, le=lrcast.MAX_STEP, description="One step: the per-step answer.", examples=[1200]),
+]
+StartQuery = Annotated[
+    int | None, Query(ge=0, le=lrcast.MAX_STEP, description="First step of a range.")
+]
+StopQuery = Annotated[
+    int | None,
+    Query(ge=1, le=lrcast.MAX_STEP + 1, description="First step after a range (exclusive)."),
+]
+EveryQuery = Annotated[int, Query(ge=1, le=lrcast.MAX_STEP, description="Stride of a range.")]
+LimitQuery = Annotated[int, Query(ge=1, le=500, description="Most items on one page.")]
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=200, description="`next_cursor` of the previous page."),
+]
+LengthQuery = Annotated[int | None, Query(ge=1, le=lrcast.MAX_STEP)]
+
+
+def _step_or_range(step: int | None, start: int | None, stop: int | None) -> bool:
+    """True for one step, False for a range; 422 unless exactly one of them is given."""
+    if step is not None and start is None and stop is None:
+        return True
+    if step is None and start is not None and stop is not None:
+        return False
+    detail = "give either step, or start and stop (and optionally every)"
+    raise InvalidRequestError(detail, errors=[lrcast.ErrorDetail("step", detail)])
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type=JSON)
+
+
+def _etag(response: Response, etag: str) -> None:
+    response.headers["ETag"] = etag
+
+
+# -- health -----------------------------------------------------------------------------------
+
+health = APIRouter(tags=["health"])
+
+
+@health.get(
+    "/healthz",
+    summary="Liveness",
+    description="Answers while the process runs; touches nothing else.",
+    responses={200: {"content": {JSON: {"example": {"status": "ok"}}}}},
+)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get(
+    "/readyz",
+    summary="Readiness",
+    description="Answers 200 when the database is reachable, 503 otherwise.",
+    responses={
+        200: {"content": {JSON: {"example": {"status": "ready"}}}},
+        503: problems(503)[503],
+    },
+)
+async def readyz(core: CoreDep) -> dict[str, str]:
+    await run_in_threadpool(core.ready)
+    return {"status": "ready"}
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+schedule_routes = APIRouter(prefix="/v1", tags=["schedules"])
+
+
+@schedule_routes.put(
+    "/schedules/{name}",
+    summary="Publish a schedule version",
+    description="Stores the document as the schedule's next version (201; version 1 creates "
+    "the schedule). Every live run following `latest` switches to it at its own next block "
+    "boundary; `runs` lists them with the step. Publishing the same document as the latest "
+    "version is a no-op (200, `published: false`).",
+    response_model=PublishResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=_body_problems(412)
+    | {200: {"model": PublishResult, "description": "Same as the latest version."}},
+)
+async def publish_schedule(
+    name: ScheduleNamePath,
+    document: Annotated[lrcast.ScheduleDocument, Body()],
+    principal: Writer,
+    core: CoreDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PublishResult:
+    result, etag, created = await run_in_threadpool(
+        lambda: schedules.publish(core, name, document, principal=principal, if_match=if_match)
+    )
+    _etag(response, etag)
+    response.headers["Location"] = f"/v1/schedules/{name}/versions/{result.version}"
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@schedule_routes.get(
+    "/schedules",
+    summary="List schedules",
+    description="Schedules by name (archived ones left out), a page at a time.",
+    response_model=SchedulePage,
+    responses=problems(422),
+)
+async def list_schedules(
+    _: Reader, core: CoreDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> SchedulePage:
+    return await run_in_threadpool(lambda: schedules.list_page(core, cursor=cursor, limit=limit))
+
+
+@schedule_routes.get(
+    "/schedules/{name}",
+    summary="Read a schedule's latest version",
+    description="The latest version's document; `ETag` names the version.",
+    response_model=ScheduleVersionRead,
+    responses=problems(404, 422),
+)
+async def read_schedule(
+    name: ScheduleNamePath, _: Reader, core: CoreDep, response: Response
+) -> ScheduleVersionRead:
+    read, etag = await run_in_threadpool(schedules.latest, core, name)
+    _etag(response, etag)
+    return read
+
+
+@schedule_routes.get(
+    "/schedules/{name}/versions",
+    summary="List a schedule's versions",
+    description="Every version, oldest first, a page at a time (documents left out).",
+    response_model=VersionPage,
+    responses=problems(404, 422),
+)
+async def list_versions(
+    name: ScheduleNamePath,
+    _: Reader,
+    core: CoreDep,
+    limit: LimitQuery = 50,
+    cursor: Annotated[
+        int | None, Query(ge=0, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> VersionPage:
+    return await run_in_threadpool(
+        lambda: schedules.versions_page(core, name, cursor=cursor, limit=limit)
+    )
+
+
+@schedule_routes.get(
+    "/schedules/{name}/versions/{version}",
+    summary="Read one version",
+    description="One immutable version of a schedule.",
+    response_model=ScheduleVersionRead,
+    responses=problems(404, 422),
+)
+async def read_version(
+    name: ScheduleNamePath,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")],
+    _: Reader,
+    core: CoreDep,
+    response: Response,
+) -> ScheduleVersionRead:
+    read, etag = await run_in_threadpool(schedules.version, core, name, version)
+    _etag(response, etag)
+    return read
+
+
+@schedule_routes.get(
+    "/schedules/{name}/lr",
+    summary="Evaluate a stored schedule",
+    description="Without a run (no scale, offset or groups): `step=S` for one step, or "
+    "`start`, `stop` (exclusive) and `every` for a range. `version` defaults to the latest; "
+    "`total_steps` and `steps_per_epoch` resolve `%` and `ep` durations.",
+    response_model=ScheduleLrAnswer | ScheduleRangeAnswer,
+    responses=problems(404, 422),
+)
+async def evaluate_schedule(
+    name: ScheduleNamePath,
+    _: Reader,
+    core: CoreDep,
+    step: StepQuery = None,
+    start: StartQuery = None,
+    stop: StopQuery = None,
+    every: EveryQuery = 1,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    total_steps: LengthQuery = None,
+    steps_per_epoch: LengthQuery = None,
+) -> ScheduleLrAnswer | ScheduleRangeAnswer:
+    if _step_or_range(step, start, stop):
+        assert step is not None
+        return await run_in_threadpool(
+            lambda: schedules.value_at(
+                core,
+                name,
+                number=version,
+                step=step,
+                total_steps=total_steps,
+                steps_per_epoch=steps_per_epoch,
+            )
+        )
+    assert start is not None
+    assert stop is not None
+    return await run_in_threadpool(
+        lambda: schedules.values_over(
+            core,
+            name,
+            number=version,
+            start=start,
+            stop=stop,
+            every=every,
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+        )
+    )
+
+
+@schedule_routes.delete(
+    "/schedules/{name}",
+    summary="Archive a schedule",
+    description="Refused (409) while a live run uses it. Needs the admin role. Archived runs "
+    "keep their answers; publishing the name again continues its version numbers.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problems(404, 409, 412, 422),
+)
+async def archive_schedule(
+    name: ScheduleNamePath, _: Admin, core: CoreDep, if_match: IfMatch = None
+) -> None:
+    await run_in_threadpool(lambda: schedules.archive(core, name, if_match=if_match))
+
+
+@schedule_routes.post(
+    "/evaluate",
+    summary="Evaluate an inline document",
+    description="Validates a document and evaluates it over `range(start, stop, every)` "
+    "without storing anything: a preview, or a validation with the path of every bad field.",
+    response_model=EvaluateAnswer,
+    responses=_body_problems(),
+)
+async def evaluate(request: EvaluateRequest, _: Reader, core: CoreDep) -> EvaluateAnswer:
+    return await run_in_threadpool(schedules.evaluate, core, request)
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+run_routes = APIRouter(prefix="/v1", tags=["runs"])
+
+
+@run_routes.put(
+    "/runs/{run}",
+    summary="Bind a run",
+    description="Binds a run to a schedule (201). The same body again is a no-op (200), so a "
+    "restarted job may repeat it; a different body is 409 (PATCH the run instead).",
+    response_model=RunRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=_body_problems(409, 412)
+    | {200: {"model": RunRead, "description": "Already bound with this body."}},
+)
+async def bind_run(
+    run: RunIdPath,
+    body: RunCreate,
+    _: Writer,
+    core: CoreDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> RunRead:
+    read, etag, created = await run_in_threadpool(
+        lambda: runs.bind(core, run, body, if_match=if_match)
+    )
+    _etag(response, etag)
+    if created:
+        response.headers["Location"] = f"/v1/runs/{run}"
+    else:
+        response.status_code = status.HTTP_200_OK
+    return read
+
+
+@run_routes.get(
+    "/runs",
+    summary="List runs",
+    description="Runs by id, a page at a time; archived ones only with `archived=true`.",
+    response_model=RunPage,
+    responses=problems(422),
+)
+async def list_runs(
+    _: Reader,
+    core: CoreDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    schedule: Annotated[
+        str | None, Query(pattern=SCHEDULE_NAME_PATTERN, description="Only runs bound to it.")
+    ] = None,
+    archived: Annotated[bool, Query(description="Include archived runs.")] = False,
+) -> RunPage:
+    return await run_in_threadpool(
+        lambda: runs.list_page(
+            core, cursor=cursor, limit=limit, schedule=schedule, archived=archived
+        )
+    )
+
+
+@run_routes.get(
+    "/runs/{run}",
+    summary="Read a run",
+    description="The binding, the timeline (every segment with the step it starts at), the "
+    "horizon (last committed step) and the last step a trainer asked about.",
+    response_model=RunRead,
+    responses=problems(404, 422),
+)
+async def read_run(run: RunIdPath, _: Reader, core: CoreDep, response: Response) -> RunRead:
+    read, etag = await run_in_threadpool(runs.get, core, run)
+    _etag(response, etag)
+    return read
+
+
+@run_routes.patch(
+    "/runs/{run}",
+    summary="Edit a run",
+    description="Changes any of `schedule`, `version`, `scale`, `offset`, `groups`, "
+    "`total_steps`, `steps_per_epoch` from `at_step` or the first block boundary past the "
+    "horizon, whichever is later; `effective_step` says which. Steps already answered never "
+    "change. Edits scheduled after the effective step are superseded.",
+    response_model=RunEdit,
+    responses=_body_problems(404, 409, 412),
+)
+async def edit_run(
+    run: RunIdPath,
+    body: RunPatch,
+    _: Writer,
+    core: CoreDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> RunEdit:
+    read, etag = await run_in_threadpool(lambda: runs.patch(core, run, body, if_match=if_match))
+    _etag(response, etag)
+    return read
+
+
+@run_routes.delete(
+    "/runs/{run}",
+    summary="Archive a run",
+    description="The run stops following new versions and no longer holds its schedule; its "
+    "answers stay available and unchanged. Idempotent.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problems(404, 412, 422),
+)
+async def archive_run(run: RunIdPath, _: Writer, core: CoreDep, if_match: IfMatch = None) -> None:
+    await run_in_threadpool(lambda: runs.archive(core, run, if_match=if_match))
+
+
+@run_routes.get(
+    "/runs/{run}/lr",
+    summary="The lr of a run at a step (the hot path)",
+    description="`step=S`: every value for step S, committing its block: the same floats for "
+    "this run and step forever, on every rank and replica. `start`, `stop` (exclusive) and "
+    "`every`: a range as arrays, a preview that commits nothing (values past "
+    "`committed_until` are provisional).",
+    response_model=LrAnswer | RangeAnswer,
+    responses=problems(404, 422, 503),
+)
+async def run_lr(
+    run: RunIdPath,
+    _: Reader,
+    core: CoreDep,
+    step: StepQuery = None,
+    start: StartQuery = None,
+    stop: StopQuery = None,
+    every: EveryQuery = 1,
+) -> Any:
+    if _step_or_range(step, start, stop):
+        assert step is not None
+        return _json(await run_in_threadpool(runs.answer, core, run, step))
+    assert start is not None
+    assert stop is not None
+    return await run_in_threadpool(
+        lambda: runs.values_over(core, run, start=start, stop=stop, every=every)
+    )
+
+
+@run_routes.get(
+    "/runs/{run}/lease",
+    summary="Lease blocks of a run",
+    description="Commits and returns `blocks` whole blocks from the one holding `step`, with "
+    "the timeline segments they come from; a client answers those steps locally.",
+    response_model=Lease,
+    responses=problems(404, 422, 503),
+)
+async def lease(
+    run: RunIdPath,
+    step: Annotated[int, Query(ge=0, le=lrcast.MAX_STEP, description="A step in the first block.")],
+    _: Reader,
+    core: CoreDep,
+    blocks: Annotated[int, Query(ge=1, le=MAX_LEASE_BLOCKS, description="How many blocks.")] = 1,
+) -> Lease:
+    return await run_in_threadpool(runs.lease, core, run, step, blocks)

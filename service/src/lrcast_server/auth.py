@@ -1,0 +1,152 @@
+"""Bearer tokens: made with ``secrets``, stored as SHA-256 hashes, compared in constant time.
+
+Roles are ordered ``read < write < admin``. Each process keeps a copy of the active tokens for
+``token_cache_seconds`` (one second by default), so a revocation takes effect within that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+from sqlalchemy.exc import IntegrityError
+
+from lrcast_server import storage
+from lrcast_server.db import Database
+from lrcast_server.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
+
+TOKEN_PREFIX = "lrc_"
+ENV_ADMIN_NAME = "env-admin"
+"""The name of the admin token seeded from ``LRCAST_ADMIN_TOKEN``."""
+
+
+class Role(IntEnum):
+    read = 1
+    write = 2
+    admin = 3
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made a request: a token's name and role (``name`` None: an open read)."""
+
+    name: str | None
+    role: Role
+
+
+ANONYMOUS_READER = Principal(None, Role.read)
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(database: Database, name: str, role: Role) -> str:
+    """Store a new token and return it (the only time it is ever shown)."""
+    token = new_token()
+    try:
+        with database.write() as conn:
+            storage.insert_token(conn, name, token_hash(token), role.name, storage.utcnow())
+    except IntegrityError:
+        raise ConflictError(f"a token named {name!r} exists (revoked names stay taken)") from None
+    return token
+
+
+def revoke_token(database: Database, name: str) -> None:
+    with database.write() as conn:
+        if not storage.revoke_token(conn, name, storage.utcnow()):
+            token = storage.get_token(conn, name)
+            if token is None:
+                raise NotFoundError(f"no token named {name!r}")
+
+
+def list_tokens(database: Database) -> list[storage.TokenRecord]:
+    with database.read() as conn:
+        return storage.list_tokens(conn)
+
+
+def seed_admin_token(database: Database, token: str) -> None:
+    """Keep the ``env-admin`` token equal to ``token`` (idempotent)."""
+    digest = token_hash(token)
+    with database.read() as conn:
+        current = storage.get_token(conn, ENV_ADMIN_NAME)
+    if current is not None and current.revoked is None and current.hash == digest:
+        return
+    try:
+        with database.write() as conn:
+            storage.replace_token(conn, ENV_ADMIN_NAME, digest, Role.admin.name, storage.utcnow())
+    except IntegrityError:  # another worker seeded it at the same moment
+        seed_admin_token(database, token)
+
+
+class TokenCache:
+    """This process's copy of the active tokens, by hash, refreshed every ``ttl`` seconds."""
+
+    def __init__(self, database: Database, ttl: float) -> None:
+        self._database = database
+        self._ttl = ttl
+        self._tokens: dict[str, tuple[str, str, Role]] = {}
+        self._loaded = -float("inf")
+        self._lock = threading.Lock()
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded > self._ttl
+
+    def refresh(self) -> None:
+        with self._database.read() as conn:
+            rows = storage.active_tokens(conn)
+        tokens = {row.hash: (row.hash, row.name, Role[row.role]) for row in rows}
+        with self._lock:
+            self._tokens = tokens
+            self._loaded = time.monotonic()
+
+    def principal(self, token: str) -> Principal | None:
+        """The token's owner, or None if it is unknown or revoked. Call ``refresh`` first when
+        ``stale``."""
+        digest = token_hash(token)
+        # Looking up a SHA-256 digest leaks nothing usable about the token; the final check is
+        # constant-time anyway.
+        found = self._tokens.get(digest)
+        if found is None or not hmac.compare_digest(found[0], digest):
+            return None
+        return Principal(found[1], found[2])
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header (None when absent)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthorizedError("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def authorize(
+    cache: TokenCache, authorization: str | None, needed: Role, *, reads_need_token: bool
+) -> Principal:
+    """Who is asking, if allowed to do what needs ``needed``; raises 401 or 403 otherwise."""
+    token = bearer_token(authorization)
+    if token is None:
+        if needed == Role.read and not reads_need_token:
+            return ANONYMOUS_READER
+        what = "writes" if needed > Role.read else "reads on this server"
+        raise UnauthorizedError(f"{what} need a token: send 'Authorization: Bearer <token>'")
+    principal = cache.principal(token)
+    if principal is None:
+        raise UnauthorizedError("unknown or revoked token")
+    if principal.role < needed:
+        raise ForbiddenError(
+            f"this needs the {needed.name} role; the token has {principal.role.name}"
+        )
+    return principal

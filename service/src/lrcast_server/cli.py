@@ -1,0 +1,158 @@
+"""The ``lrcast-server`` command: serve, migrate, and manage tokens."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from lrcast_server import __version__
+from lrcast_server.auth import Role, create_token, list_tokens, revoke_token, seed_admin_token
+from lrcast_server.db import Database, migrate
+from lrcast_server.errors import LrcastServerError
+from lrcast_server.settings import Settings, get_settings, is_loopback
+
+INSECURE_HELP = (
+    "serve reads (GET, POST /v1/evaluate) without a token even when bound beyond loopback "
+    "(LRCAST_INSECURE=1). Anyone who can reach the port can then read every schedule and run. "
+    "Writes always need a token."
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Accepted before or after the command: `lrcast-server serve --data-dir D` works too.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="directory of the default SQLite database (default ./data; LRCAST_DATA_DIR)",
+    )
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="SQLAlchemy database URL (default: SQLite in the data directory)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="lrcast-server",
+        parents=[common],
+        description="The lrcast server: named learning-rate schedules over HTTP. Settings come "
+        "from LRCAST_* environment variables; the flags below override them.",
+    )
+    parser.add_argument("--version", action="version", version=f"lrcast-server {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the HTTP server (uvicorn)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--insecure", action="store_true", help=INSECURE_HELP)
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    commands.add_parser(
+        "migrate", parents=[common], help="create or upgrade the database schema, then exit"
+    )
+
+    token = commands.add_parser("token", parents=[common], help="manage bearer tokens")
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", parents=[common], help="make a token and print it (shown only once)"
+    )
+    create.add_argument("--name", required=True, help="a unique name for the token")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=[role.name for role in Role],
+        help="read: GET only; write: also publish, bind, edit; admin: also archive schedules",
+    )
+    actions.add_parser("list", parents=[common], help="list tokens (never their values)")
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token by name")
+    revoke.add_argument("name")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with the flags given written to the environment (so uvicorn's worker
+    processes, which read it, see them too)."""
+    overrides = {
+        "LRCAST_DATA_DIR": getattr(args, "data_dir", None),
+        "LRCAST_DATABASE_URL": getattr(args, "database_url", None),
+        "LRCAST_HOST": getattr(args, "host", None),
+        "LRCAST_PORT": getattr(args, "port", None),
+        "LRCAST_WORKERS": getattr(args, "workers", None),
+        "LRCAST_INSECURE": "1" if getattr(args, "insecure", False) else None,
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    database = Database.from_url(settings.resolved_database_url)
+    migrate(database)
+    if settings.admin_token is not None:
+        seed_admin_token(database, settings.admin_token.get_secret_value())
+    database.dispose()
+    reads = "need a token" if settings.reads_need_token else "open (no token needed)"
+    if settings.insecure and not is_loopback(settings.host):
+        print("lrcast-server: --insecure: reads are open to anyone who can reach the port")
+    print(
+        f"lrcast-server {__version__}: http://{settings.host}:{settings.port}  "
+        f"database {settings.resolved_database_url}  reads {reads}; writes need a token",
+        flush=True,
+    )
+    uvicorn.run(
+        "lrcast_server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"lrcast-server: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        _serve(settings, args)
+        return 0
+    database = Database.from_url(settings.resolved_database_url)
+    try:
+        migrate(database)
+        if args.command == "migrate":
+            print(f"lrcast-server: {settings.resolved_database_url} is up to date")
+        elif args.action == "create":
+            token = create_token(database, args.name, Role[args.role])
+            print(token)
+        elif args.action == "list":
+            for record in list_tokens(database):
+                state = f"revoked {record.revoked:%Y-%m-%d %H:%M}" if record.revoked else "active"
+                print(f"{record.name}\t{record.role}\t{record.created:%Y-%m-%d %H:%M}\t{state}")
+        else:
+            revoke_token(database, args.name)
+            print(f"lrcast-server: token {args.name!r} revoked")
+    except LrcastServerError as exc:
+        print(f"lrcast-server: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""What one server process holds: the database, its caches, and the run states it answers from.
+
+A :class:`RunState` is a timeline read from the database together with the horizon known to be
+durable for it. Steps up to that horizon are answered from memory: edits only ever land past
+the horizon, so no edit can make a cached answer wrong. Past it, :meth:`Core.commit` raises the
+horizon with one conditional single-row update (``WHERE horizon < :new AND timeline_rev =
+:rev``), reading the run again whenever the update finds the row changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+import lrcast
+from lrcast._schemas import TimelineSegment
+from lrcast_server import storage
+from lrcast_server.auth import TokenCache
+from lrcast_server.cache import LRU
+from lrcast_server.db import Database
+from lrcast_server.errors import NotFoundError, ServiceUnavailableError
+from lrcast_server.settings import Settings
+from lrcast_server.timeline import (
+    BlockValues,
+    Timeline,
+    block_end,
+    block_key,
+    compute_block,
+    document_key,
+)
+
+log = logging.getLogger("lrcast_server")
+
+DocumentKey = tuple[str, int, int | None, int | None]
+COMMIT_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run as this process knows it: valid for every step up to ``horizon``."""
+
+    timeline: Timeline
+    horizon: int
+    compiled: dict[DocumentKey, lrcast.CompiledDocument]
+    archived: bool
+
+
+def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
+    return TimelineSegment(
+        from_step=record.from_step,
+        schedule=record.schedule,
+        version=record.version,
+        scale=record.scale,
+        offset=record.offset,
+        clock="restart" if record.clock == "restart" else "global",
+        groups=record.groups,
+        total_steps=record.total_steps,
+        steps_per_epoch=record.steps_per_epoch,
+    )
+
+
+def to_record(segment: TimelineSegment) -> storage.SegmentRecord:
+    return storage.SegmentRecord(
+        from_step=segment.from_step,
+        schedule=segment.schedule,
+        version=segment.version,
+        scale=segment.scale,
+        offset=segment.offset,
+        clock=segment.clock,
+        groups=dict(segment.groups),
+        total_steps=segment.total_steps,
+        steps_per_epoch=segment.steps_per_epoch,
+    )
+
+
+class Core:
+    """The process-wide state every service function works with."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.reads_need_token = settings.reads_need_token
+        self.tokens = TokenCache(database, settings.token_cache_seconds)
+        self.documents: LRU[DocumentKey, lrcast.CompiledDocument] = LRU(
+            settings.document_cache_size
+        )
+        self.blocks: LRU[tuple[object, ...], BlockValues] = LRU(settings.block_cache_size)
+        self.runs: LRU[str, RunState] = LRU(max(1024, settings.document_cache_size))
+        self._runs_lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+        self._seen_lock = threading.Lock()
+        self._seen_flushed = time.monotonic()
+
+    # -- documents and blocks -----------------------------------------------------------------
+
+    def compile(
+        self, key: DocumentKey, document: dict[str, object] | None = None
+    ) -> lrcast.CompiledDocument:
+        """The compiled document for a version and context (read from the database if
+        ``document`` is not given and it is not cached)."""
+        compiled = self.documents.get(key)
+        if compiled is None:
+            if document is None:
+                with self.database.read() as conn:
+                    record = storage.get_version(conn, key[0], key[1])
+                if record is None:
+                    raise NotFoundError(f"schedule {key[0]!r} has no version {key[1]}")
+                document = record.document
+            compiled = lrcast.compile_document(document, total_steps=key[2], steps_per_epoch=key[3])
+            self.documents.put(key, compiled)
+        return compiled
+
+    def block(self, state: RunState, k: int, *, keep: bool = True) -> BlockValues:
+        """Block ``k`` of a run, computed whole (and cached, unless ``keep`` is False)."""
+        block = state.timeline.block
+        segment = state.timeline.governing(k * block)
+        key = block_key(segment, k, block)
+        values = self.blocks.get(key)
+        if values is None:
+            values = compute_block(state.compiled[document_key(segment)], segment, k, block)
+            if keep:
+                self.blocks.put(key, values)
+        return values
+
+    # -- run states ---------------------------------------------------------------------------
+
+    def cached(self, run_id: str) -> RunState | None:
+        return self.runs.get(run_id)
+
+    def load(self, run_id: str) -> RunState:
+        """Read a run's timeline and horizon (one snapshot) and cache it."""
+        with self.database.read() as conn:
+            run = storage.get_run(conn, run_id)
+            if run is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            segments = tuple(to_segment(s) for s in storage.get_segments(conn, run_id))
+            timeline = Timeline(run.id, run.timeline_rev, run.block, segments)
+            missing = [key for key in timeline.documents() if self.documents.get(key) is None]
+            versions = {
+                (v.name, v.version): v.document
+                for v in storage.get_versions(conn, [(key[0], key[1]) for key in missing])
+            }
+        compiled = {
+            key: self.compile(key, versions.get((key[0], key[1]))) for key in timeline.documents()
+        }
+        state = RunState(timeline, run.horizon, compiled, run.archived)
+        self._keep(state)
+        return state
+
+    def _keep(self, state: RunState) -> RunState:
+        """Cache ``state`` unless this process already knows a newer one; return the newest."""
+        with self._runs_lock:
+            current = self.runs.get(state.timeline.run)
+            if current is not None and (
+                current.timeline.rev > state.timeline.rev
+                or (current.timeline.rev == state.timeline.rev and current.horizon >= state.horizon)
+            ):
+                return current
+            self.runs.put(state.timeline.run, state)
+            return state
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run's cached state after this process edited it."""
+        with self._runs_lock:
+            self.runs.pop(run_id)
+
+    def commit(self, run_id: str, first: int, last: int, *, seen: int | None = None) -> RunState:
+        """A state of the run whose horizon covers blocks ``first`` to ``last``, raising the
+        durable horizon to the end of ``last`` if needed. Those blocks are computed before they
+        are committed, so a step that cannot be evaluated never moves the horizon."""
+        state = self.cached(run_id)
+        for _ in range(COMMIT_ATTEMPTS):
+            if state is None:
+                state = self.load(run_id)
+            block = state.timeline.block
+            last_step = block_end(last, block)
+            if state.horizon >= last_step:
+                return state
+            for k in range(first, last + 1):
+                self.block(state, k)
+            raised = self.database.transact(
+                partial(
+                    storage.raise_horizon,
+                    run_id=run_id,
+                    horizon=last_step,
+                    timeline_rev=state.timeline.rev,
+                    seen=seen,
+                )
+            )
+            if raised:
+                return self._keep(
+                    RunState(state.timeline, last_step, state.compiled, state.archived)
+                )
+            state = None
+        raise ServiceUnavailableError(f"run {run_id!r} is being edited too often; try again")
+
+    def block_size(self, run_id: str) -> int:
+        state = self.cached(run_id) or self.load(run_id)
+        return state.timeline.block
+
+    # -- last step seen ------------------------------------------------------------------------
+
+    def note_seen(self, run_id: str, step: int) -> bool:
+        """Remember that a trainer asked about ``step``; True when a flush is due."""
+        previous = self._seen.get(run_id)
+        if previous is None or step > previous:
+            self._seen[run_id] = step
+        now = time.monotonic()
+        if now - self._seen_flushed < self.settings.seen_flush_seconds:
+            return False
+        self._seen_flushed = now
+        return True
+
+    def flush_seen(self) -> None:
+        """Write the steps seen since the last flush (at most once per interval)."""
+        with self._seen_lock:
+            pending, self._seen = self._seen, {}
+        if not pending:
+            return
+        try:
+            with self.database.write() as conn:
+                for run_id, step in pending.items():
+                    storage.record_seen(conn, run_id, step)
+        except Exception:  # a lost update of a statistic must not fail anything
+            log.exception("could not record the last steps seen")
+
+    def known_seen(self, run_id: str, stored: int | None) -> int | None:
+        mine = self._seen.get(run_id)
+        values = [v for v in (stored, mine) if v is not None]
+        return max(values) if values else None
+
+    def ready(self) -> None:
+        """Raise 503 unless the database answers."""
+        try:
+            self.database.ping()
+        except Exception as exc:
+            raise ServiceUnavailableError(
+                f"the database is unreachable: {type(exc).__name__}"
+            ) from exc
+
+    def close(self) -> None:
+        self.flush_seen()
+        self.database.dispose()
+
+
+def segments_of(blocks: Iterable[int], timeline: Timeline) -> list[TimelineSegment]:
+    """The distinct segments governing ``blocks`` of ``timeline``, in order."""
+    seen: dict[int, TimelineSegment] = {}
+    for k in blocks:
+        segment = timeline.governing(k * timeline.block)
+        seen.setdefault(segment.from_step, segment)
+    return [seen[s] for s in sorted(seen)]

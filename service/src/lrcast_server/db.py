@@ -1,0 +1,136 @@
+"""The database connection: engine set-up, transactions, migrations.
+
+Everything dialect-specific lives here. On SQLite (the default) every connection runs in WAL mode
+with a busy timeout and foreign keys on, and write transactions start with ``BEGIN IMMEDIATE`` so
+that two processes never deadlock upgrading a read lock. Correctness never rests on that: the
+services' conditional single-row updates serialise raises of the horizon and edits on any
+database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from lrcast_server.errors import ServiceUnavailableError
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class LostRaceError(Exception):
+    """Raised inside a transaction whose conditional update lost a race: run it again."""
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url``, with lrcast's connection settings for its dialect."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Enough connections for every worker thread (readers never block each other in WAL mode).
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=8,
+        max_overflow=48,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (the driver's own
+        # transaction handling would defer it and cannot say IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("lrcast_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engine plus the two kinds of transaction the services use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(create_engine(url))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that will write: committed on success, rolled back on any error."""
+        with self.engine.connect().execution_options(lrcast_write=True) as conn, conn.begin():
+            yield conn
+
+    def transact(self, work: Callable[[Connection], T], *, attempts: int = 50) -> T:
+        """Run ``work`` in a write transaction, again from the start if it lost a race."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except LostRaceError:
+                continue
+            except OperationalError as exc:
+                if attempt + 1 < attempts and _is_transient(exc):
+                    continue
+                raise
+        raise ServiceUnavailableError("the database is too busy to finish this write; try again")
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text or "could not serialize" in text
+
+
+def _alembic_config(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("lrcast_server").joinpath("migrations"))
+    )
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(database: Database) -> None:
+    """Create or upgrade the schema to the newest migration (a no-op when up to date)."""
+    with database.write() as conn:
+        config = _alembic_config(conn)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        if MigrationContext.configure(conn).get_current_revision() != head:
+            command.upgrade(config, "head")

@@ -1,0 +1,178 @@
+"""The lean hot path, and the request body limit (a pure ASGI middleware).
+
+``HotPath`` answers ``GET /v1/runs/{run}/lr?step=S`` without FastAPI's per-request machinery:
+it does exactly what the documented route does (same service functions, same bytes), and leaves
+every request it does not fully understand to the app, which then answers (or refuses) it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+import lrcast
+from lrcast._schemas import RUN_ID_PATTERN
+from lrcast_server import runs
+from lrcast_server.auth import Role, authorize
+from lrcast_server.core import Core, log
+from lrcast_server.errors import (
+    LrcastServerError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    problem_response,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+_PREFIX, _SUFFIX = "/v1/runs/", "/lr"
+_MAX_DIGITS = len(str(lrcast.MAX_STEP))
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+async def _send_problem(send: Send, exc: Exception) -> None:
+    response = problem_response(exc)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class HotPath:
+    """The per-step answer, served lean: ``LrcastApp`` asks it first, before any middleware."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._flushes: set[asyncio.Future[None]] = set()
+
+    def _parse(self, scope: Scope) -> tuple[str, int] | None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return None
+        path: str = scope["path"]
+        query: bytes = scope["query_string"]
+        if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX) and query[:5] == b"step="):
+            return None
+        digits = query[5:]
+        if not digits.isdigit() or len(digits) > _MAX_DIGITS:
+            return None
+        step = int(digits)
+        run_id = path[len(_PREFIX) : -len(_SUFFIX)]
+        if step > lrcast.MAX_STEP or _RUN_ID.fullmatch(run_id) is None:
+            return None
+        return run_id, step
+
+    async def handle(self, scope: Scope, send: Send) -> bool:
+        """Answer the request if it is a per-step GET; False leaves it to the app."""
+        parsed = self._parse(scope)
+        if parsed is None:
+            return False
+        run_id, step = parsed
+        core = self.core
+        try:
+            authorization = _header(scope, b"authorization")
+            if authorization is not None or core.reads_need_token:
+                if core.tokens.stale and authorization is not None:
+                    await run_in_threadpool(core.tokens.refresh)
+                authorize(
+                    core.tokens,
+                    authorization,
+                    Role.read,
+                    reads_need_token=core.reads_need_token,
+                )
+            body = runs.answer_from_memory(core, run_id, step)
+            if body is None:
+                body = await run_in_threadpool(runs.answer, core, run_id, step)
+            elif core.note_seen(run_id, step):
+                self._flush_later()
+        except Exception as exc:
+            if not isinstance(exc, LrcastServerError | lrcast.LrcastError):
+                log.exception("unexpected error", exc_info=exc)
+            await _send_problem(send, exc)
+            return True
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+    def _flush_later(self) -> None:
+        future = asyncio.get_running_loop().run_in_executor(None, self.core.flush_seen)
+        self._flushes.add(future)
+        future.add_done_callback(self._flushes.discard)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` (413) whether or not they announce their length,
+    and bodies that are not JSON (415); hand the app the body read whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLargeError(f"request bodies are limited to {self.max_bytes} bytes")
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _send_problem(send, too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_problem(send, too_large)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if body and not (content_type == "application/json" or content_type.endswith("+json")):
+            shown = content_type or "none"
+            await _send_problem(
+                send,
+                UnsupportedMediaTypeError(
+                    f"send JSON (Content-Type: application/json), not {shown}"
+                ),
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -1,0 +1,398 @@
+"""Runs: bind, read, edit, archive, and answer steps (the hot path), leases and ranges.
+
+Every edit takes effect at ``max(horizon + 1, at_step)`` rounded up to a block boundary and is
+written with a conditional update on ``(horizon, timeline_rev)``, so it can never change a step
+already answered, whichever process answered it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+import lrcast
+from lrcast._schemas import (
+    Lease,
+    RangeAnswer,
+    RunCreate,
+    RunEdit,
+    RunPage,
+    RunPatch,
+    RunRead,
+    RunSummary,
+    TimelineSegment,
+)
+from lrcast_server import storage
+from lrcast_server.conditions import check_if_match, new_run_etag, run_etag
+from lrcast_server.core import Core, RunState, segments_of, to_record, to_segment
+from lrcast_server.db import LostRaceError
+from lrcast_server.errors import ConflictError, InvalidRequestError, NotFoundError
+from lrcast_server.schedules import check_range
+from lrcast_server.timeline import (
+    Timeline,
+    document_key,
+    edited,
+    effective_step,
+    gather,
+    same_segment,
+    steps_in,
+)
+
+
+def _follow(version: int | str) -> str:
+    return str(version)
+
+
+def _followed(follow: str) -> int | str:
+    return "latest" if follow == "latest" else int(follow)
+
+
+def _read(core: Core, run: storage.RunRecord, segments: list[TimelineSegment]) -> RunRead:
+    return RunRead(
+        id=run.id,
+        schedule=run.schedule,
+        version=_followed(run.follow),
+        scale=run.scale,
+        offset=run.offset,
+        groups=run.groups,
+        block=run.block,
+        total_steps=run.total_steps,
+        steps_per_epoch=run.steps_per_epoch,
+        horizon=run.horizon,
+        last_step_seen=core.known_seen(run.id, run.last_step_seen),
+        archived=run.archived,
+        created=run.created,
+        updated=run.updated,
+        timeline=segments,
+    )
+
+
+def _version_to_use(
+    conn: Connection, schedule_name: str, follow: str, field: str
+) -> tuple[int, dict[str, Any]]:
+    """The version a run bound to ``schedule_name`` uses now, and its document."""
+    schedule = storage.get_schedule(conn, schedule_name)
+    if schedule is None or schedule.archived:
+        raise InvalidRequestError(
+            f"no schedule {schedule_name!r}",
+            errors=[lrcast.ErrorDetail("schedule", f"no schedule {schedule_name!r}")],
+        )
+    number = schedule.latest_version if follow == "latest" else int(follow)
+    record = storage.get_version(conn, schedule_name, number)
+    if record is None:
+        raise InvalidRequestError(
+            f"schedule {schedule_name!r} has no version {number}",
+            errors=[
+                lrcast.ErrorDetail(field, f"schedule {schedule_name!r} has no version {number}")
+            ],
+        )
+    return number, record.document
+
+
+def _check_evaluable(core: Core, segment: TimelineSegment, document: dict[str, Any]) -> None:
+    """Refuse a binding whose schedule cannot be evaluated with the run's context."""
+    core.compile(document_key(segment), document)
+
+
+def bind(
+    core: Core, run_id: str, body: RunCreate, *, if_match: str | None
+) -> tuple[RunRead, str, bool]:
+    """Bind ``run_id``; the same body again is a no-op, another body a conflict.
+
+    Returns the run, its ETag and whether it was created.
+    """
+    binding = body.model_dump(mode="json")
+
+    def work(conn: Connection) -> bool:
+        existing = storage.get_run(conn, run_id)
+        check_if_match(if_match, run_etag(existing.etag) if existing else None)
+        if existing is not None:
+            if existing.archived:
+                raise ConflictError(f"run {run_id!r} is archived; bind a new run id")
+            if existing.binding != binding:
+                raise ConflictError(
+                    f"run {run_id!r} is bound with another body; PATCH it to change it"
+                )
+            return False
+        follow = _follow(body.version)
+        number, document = _version_to_use(conn, body.schedule, follow, "version")
+        segment = TimelineSegment(
+            from_step=0,
+            schedule=body.schedule,
+            version=number,
+            scale=body.scale,
+            offset=body.offset,
+            groups=body.groups,
+            total_steps=body.total_steps,
+            steps_per_epoch=body.steps_per_epoch,
+        )
+        _check_evaluable(core, segment, document)
+        now = storage.utcnow()
+        run = storage.RunRecord(
+            id=run_id,
+            schedule=body.schedule,
+            follow=follow,
+            scale=body.scale,
+            offset=body.offset,
+            groups=body.groups,
+            block=body.block,
+            total_steps=body.total_steps,
+            steps_per_epoch=body.steps_per_epoch,
+            horizon=-1,
+            timeline_rev=0,
+            last_step_seen=None,
+            archived=False,
+            etag=new_run_etag(),
+            binding=binding,
+            created=now,
+            updated=now,
+        )
+        storage.insert_run(conn, run)
+        storage.write_segments_from(conn, run_id, 0, [to_record(segment)])
+        return True
+
+    try:
+        created = core.database.transact(work)
+    except IntegrityError:
+        # Another process bound the same id at the same moment: answer as if it came first.
+        created = core.database.transact(work)
+    read, etag = get(core, run_id)
+    return read, etag, created
+
+
+def get(core: Core, run_id: str) -> tuple[RunRead, str]:
+    with core.database.read() as conn:
+        run = storage.get_run(conn, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        segments = [to_segment(s) for s in storage.get_segments(conn, run_id)]
+    return _read(core, run, segments), run_etag(run.etag)
+
+
+def patch(core: Core, run_id: str, body: RunPatch, *, if_match: str | None) -> tuple[RunEdit, str]:
+    """Edit a run from its effective step on; edits scheduled later are superseded."""
+    given = body.model_fields_set
+
+    def work(conn: Connection) -> int:
+        run = storage.get_run(conn, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        check_if_match(if_match, run_etag(run.etag))
+        if run.archived:
+            raise ConflictError(f"run {run_id!r} is archived")
+        segments = [to_segment(s) for s in storage.get_segments(conn, run_id)]
+        timeline = Timeline(run.id, run.timeline_rev, run.block, tuple(segments))
+        at = effective_step(run.horizon, body.at_step, run.block)
+        base = timeline.governing(at)
+        schedule = body.schedule if body.schedule is not None else base.schedule
+        if body.version is not None:
+            follow = _follow(body.version)
+        elif schedule != run.schedule:
+            follow = "latest"
+        else:
+            follow = run.follow
+        number, document = _version_to_use(conn, schedule, follow, "version")
+        offset = body.offset
+        if offset is None and body.clock is not None:
+            offset = run.offset
+        segment = edited(
+            base,
+            at,
+            schedule=schedule,
+            version=number,
+            scale=body.scale if body.scale is not None else base.scale,
+            groups=body.groups if body.groups is not None else base.groups,
+            total_steps=body.total_steps if "total_steps" in given else base.total_steps,
+            steps_per_epoch=(
+                body.steps_per_epoch if "steps_per_epoch" in given else base.steps_per_epoch
+            ),
+            clock=body.clock,
+            offset=offset,
+        )
+        _check_evaluable(core, segment, document)
+        changed = storage.update_run(
+            conn,
+            run_id,
+            horizon=run.horizon,
+            timeline_rev=run.timeline_rev,
+            values={
+                "schedule": schedule,
+                "follow": follow,
+                "scale": segment.scale,
+                "offset": offset if offset is not None else run.offset,
+                "groups": segment.groups,
+                "total_steps": segment.total_steps,
+                "steps_per_epoch": segment.steps_per_epoch,
+                "etag": new_run_etag(),
+                "updated": storage.utcnow(),
+            },
+        )
+        if not changed:
+            raise LostRaceError
+        if same_segment(base, segment):
+            # Nothing changes from ``at`` on: keep ``base`` (which may start at ``at``), drop
+            # what was scheduled later.
+            storage.write_segments_from(conn, run_id, at + 1, [])
+        else:
+            storage.write_segments_from(conn, run_id, at, [to_record(segment)])
+        return at
+
+    at = core.database.transact(work)
+    core.forget(run_id)
+    read, etag = get(core, run_id)
+    return RunEdit(**dict(read), effective_step=at), etag
+
+
+def archive(core: Core, run_id: str, *, if_match: str | None) -> None:
+    """Archive a run: it stops following new versions and no longer holds its schedule.
+    Its answers stay available and unchanged."""
+
+    def work(conn: Connection) -> None:
+        run = storage.get_run(conn, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        check_if_match(if_match, run_etag(run.etag))
+        if run.archived:
+            return
+        if not storage.update_run(
+            conn,
+            run_id,
+            horizon=run.horizon,
+            timeline_rev=run.timeline_rev,
+            values={"archived": True, "etag": new_run_etag(), "updated": storage.utcnow()},
+        ):
+            raise LostRaceError
+
+    core.database.transact(work)
+    core.forget(run_id)
+
+
+def list_page(
+    core: Core,
+    *,
+    cursor: str | None,
+    limit: int,
+    schedule: str | None,
+    archived: bool,
+) -> RunPage:
+    with core.database.read() as conn:
+        rows = storage.list_runs(
+            conn, after=cursor, limit=limit + 1, schedule=schedule, include_archived=archived
+        )
+    page = rows[:limit]
+    return RunPage(
+        items=[
+            RunSummary(
+                id=r.id,
+                schedule=r.schedule,
+                version=_followed(r.follow),
+                horizon=r.horizon,
+                last_step_seen=core.known_seen(r.id, r.last_step_seen),
+                archived=r.archived,
+                created=r.created,
+                updated=r.updated,
+            )
+            for r in page
+        ],
+        next_cursor=page[-1].id if len(rows) > limit else None,
+    )
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+def render_step(core: Core, state: RunState, step: int) -> bytes:
+    """The hot path's JSON answer for ``step`` (inside ``state``'s horizon)."""
+    size = state.timeline.block
+    k, i = divmod(step, size)
+    segment = state.timeline.governing(k * size)
+    values = {name: float(column[i]) for name, column in core.block(state, k).items()}
+    lr = values["lr"]
+    return orjson.dumps(
+        {
+            "run": state.timeline.run,
+            "step": step,
+            "lr": lr,
+            "values": values,
+            "groups": {name: lr * m for name, m in segment.groups.items()},
+            "schedule": segment.schedule,
+            "version": segment.version,
+        }
+    )
+
+
+def answer_from_memory(core: Core, run_id: str, step: int) -> bytes | None:
+    """The answer for ``step`` if this process can give it without the database."""
+    state = core.cached(run_id)
+    if state is None or step > state.horizon:
+        return None
+    return render_step(core, state, step)
+
+
+def answer(core: Core, run_id: str, step: int) -> bytes:
+    """The answer for ``step``, committing its block first if needed (may block on the
+    database: call from a worker thread)."""
+    state = core.cached(run_id)
+    if state is None or step > state.horizon:
+        k = step // core.block_size(run_id)
+        state = core.commit(run_id, k, k, seen=step)
+    body = render_step(core, state, step)
+    if core.note_seen(run_id, step):
+        core.flush_seen()
+    return body
+
+
+def lease(core: Core, run_id: str, step: int, blocks: int) -> Lease:
+    """Commit and return whole blocks from the one holding ``step``."""
+    size = core.block_size(run_id)
+    most = max(core.settings.max_points // size, 1)
+    if blocks > most:
+        raise InvalidRequestError(
+            f"a lease of this run covers at most {most} blocks ({core.settings.max_points} steps)",
+            errors=[lrcast.ErrorDetail("blocks", f"must be <= {most}")],
+        )
+    first = step // size
+    last = first + blocks - 1
+    state = core.commit(run_id, first, last, seen=step)
+    ks = range(first, last + 1)
+    pieces = [(state.timeline.governing(k * size), core.block(state, k)) for k in ks]
+    values, groups = gather(pieces)
+    return Lease(
+        run=run_id,
+        block=size,
+        from_step=first * size,
+        to_step=(last + 1) * size,
+        values=values,
+        groups=groups,
+        timeline=segments_of(ks, state.timeline),
+        committed_until=state.horizon,
+    )
+
+
+def values_over(core: Core, run_id: str, *, start: int, stop: int, every: int) -> RangeAnswer:
+    """A preview of the run over ``range(start, stop, every)``: commits nothing."""
+    check_range(core, start, stop, every)
+    state = core.load(run_id)
+    size = state.timeline.block
+    steps = steps_in(start, stop, every).tolist()
+    by_block: dict[int, list[int]] = {}
+    for step in steps:
+        by_block.setdefault(step // size, []).append(step)
+    pieces = []
+    for k, in_block in by_block.items():
+        segment = state.timeline.governing(k * size)
+        full = core.block(state, k, keep=k * size <= state.horizon)
+        columns = [s - k * size for s in in_block]
+        pieces.append((segment, {name: column[columns] for name, column in full.items()}))
+    values, groups = gather(pieces)
+    return RangeAnswer(
+        run=run_id,
+        steps=steps,
+        values=values,
+        groups=groups,
+        committed_until=state.horizon,
+        timeline=segments_of(by_block, state.timeline),
+    )

@@ -1,0 +1,152 @@
+"""Every error is problem+json; no input produces a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lrcast_server import Settings
+from tests.service.helpers import COSINE, assert_problem, bind, core_of, make_client, publish
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[TestClient]:
+    """A server accepting bodies of 2 KiB at most."""
+    yield from make_client(Settings(data_dir=tmp_path, max_body_bytes=2048))
+
+
+def big_document() -> bytes:
+    return b'{"description": "' + b"x" * 4000 + b'", "curves": {}}'
+
+
+def test_body_over_the_limit_with_content_length_is_413(small: TestClient) -> None:
+    response = small.put(
+        "/v1/schedules/s",
+        content=big_document(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+    )
+    assert_problem(response, 413)
+
+
+def test_chunked_body_over_the_limit_is_413(small: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        body = big_document()
+        for i in range(0, len(body), 500):
+            yield body[i : i + 500]
+
+    response = small.put(
+        "/v1/schedules/s", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+
+
+def test_a_body_that_is_not_json_is_415(client: TestClient, writer: dict[str, str]) -> None:
+    response = client.put(
+        "/v1/schedules/s", content=b"curves: {}", headers={**writer, "Content-Type": "text/yaml"}
+    )
+    assert_problem(response, 415)
+    response = client.put("/v1/schedules/s", content=b"{}", headers=writer)
+    assert_problem(response, 415)
+
+
+def test_malformed_json_is_422(client: TestClient, writer: dict[str, str]) -> None:
+    response = client.put(
+        "/v1/schedules/s",
+        content=b'{"curves": ',
+        headers={**writer, "Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 422, "")
+    assert "JSON" in problem["detail"]
+
+
+def test_a_missing_body_is_422(client: TestClient, writer: dict[str, str]) -> None:
+    problem = assert_problem(client.put("/v1/schedules/s", headers=writer), 422, "")
+    assert "body" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[], "text", 5, None, {"curves": []}, {"curves": {"lr": None}}, {"curves": {"lr": 1.0}}],
+)
+def test_wrong_json_shapes_are_422(
+    client: TestClient, writer: dict[str, str], body: object
+) -> None:
+    response = client.put("/v1/schedules/s", json=body, headers=writer)
+    assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e400"])
+def test_non_finite_numbers_are_422(client: TestClient, writer: dict[str, str], value: str) -> None:
+    body = '{"curves": {"lr": {"type": "constant", "value": VALUE}}}'.replace("VALUE", value)
+    response = client.put(
+        "/v1/schedules/s",
+        content=body.encode(),
+        headers={**writer, "Content-Type": "application/json"},
+    )
+    assert_problem(response, 422)
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    assert_problem(client.get("/v2/anything"), 404)
+    not_allowed = client.post("/v1/runs/r/lr")
+    assert_problem(not_allowed, 405)
+    assert not_allowed.headers["allow"] == "GET, HEAD"
+    options = client.options("/v1/runs/r")
+    assert_problem(options, 405)
+    assert options.headers["allow"] == "DELETE, GET, HEAD, PATCH, PUT"
+    assert_problem(client.get("/v1/runs/a/b/lr?step=1"), 404)
+
+
+def test_unicode_and_overlong_ids_are_refused(client: TestClient, writer: dict[str, str]) -> None:
+    assert_problem(client.get("/v1/runs/%C3%A9t%C3%A9/lr?step=1"), 422, "run")
+    assert_problem(client.get(f"/v1/runs/{'a' * 201}/lr?step=1"), 422, "run")
+    assert_problem(
+        client.put(f"/v1/runs/{'a' * 201}", json={"schedule": "s"}, headers=writer), 422, "run"
+    )
+
+
+def test_extreme_numbers_in_run_settings_are_422(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "s", COSINE)
+    for body in (
+        {"schedule": "s", "offset": 2**63},
+        {"schedule": "s", "block": True},
+        {"schedule": "s", "version": "newest"},
+        {"schedule": "s", "total_steps": 2**60},
+    ):
+        assert_problem(client.put("/v1/runs/r", json=body, headers=writer), 422)
+    response = client.put(
+        "/v1/runs/r",
+        content=b'{"schedule": "s", "scale": 1e309}',
+        headers={**writer, "Content-Type": "application/json"},
+    )
+    assert_problem(response, 422, "scale")
+
+
+def test_an_offset_pushing_steps_past_the_largest_is_clipped_not_an_error(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "s", COSINE)
+    bind(client, writer, "r", schedule="s", offset=2**53 - 1)
+    response = client.get("/v1/runs/r/lr", params={"step": 2**53 - 1})
+    assert response.status_code == 200
+    assert response.json()["lr"] == 0.0
+
+
+def test_readiness_fails_with_503_when_the_database_is_unreachable(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.get("/readyz").json() == {"status": "ready"}
+    core = core_of(client)
+
+    def unreachable() -> None:
+        raise OSError("no database")
+
+    monkeypatch.setattr(core.database, "ping", unreachable)
+    assert_problem(client.get("/readyz"), 503)
+    assert client.get("/healthz").status_code == 200
