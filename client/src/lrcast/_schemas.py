@@ -11,8 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+)
 
 from lrcast._durations import MAX_STEP
 from lrcast._models import ScheduleDocument
@@ -45,10 +52,40 @@ RunId = Annotated[
 ]
 Step = Annotated[StrictInt, Field(ge=0, le=MAX_STEP, description="A training step (0 first).")]
 VersionNumber = Annotated[StrictInt, Field(ge=1, description="A schedule version (1 first).")]
+
+
+def _follow(value: Any) -> int | str:
+    if value == "latest" and isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError('must be a version number or "latest"')
+    if value < 1:
+        raise ValueError("must be >= 1")
+    return value
+
+
 Follow = Annotated[
-    VersionNumber | Literal["latest"],
-    Field(description='A version number pins it; `"latest"` follows every new version.'),
+    int | Literal["latest"],
+    PlainValidator(_follow),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 1}, {"const": "latest"}],
+            "description": 'A version number pins it; `"latest"` follows every new version.',
+        }
+    ),
 ]
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """Document an optional field as "give a value or leave it out" (null is refused)."""
+    options = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    schema.pop("default", None)
+
+
 Scale = Annotated[
     float,
     Field(ge=0, allow_inf_nan=False, description="Multiplies lr (and every group's lr)."),
@@ -405,17 +442,19 @@ class RunPatch(_Body):
     )
 
     # Left out: unchanged. Only the run context can be set to null (dropped).
-    schedule: ScheduleName | SkipJsonSchema[None] = None
-    version: Follow | SkipJsonSchema[None] = None
-    scale: Scale | SkipJsonSchema[None] = None
-    offset: Offset | SkipJsonSchema[None] = None
-    groups: Groups | SkipJsonSchema[None] = None
+    schedule: ScheduleName | None = Field(None, json_schema_extra=_not_null)
+    version: Follow | None = Field(None, json_schema_extra=_not_null)
+    scale: Scale | None = Field(None, json_schema_extra=_not_null)
+    offset: Offset | None = Field(None, json_schema_extra=_not_null)
+    groups: Groups | None = Field(None, json_schema_extra=_not_null)
     total_steps: RunLength | None = None
     steps_per_epoch: RunLength | None = None
-    at_step: Step | SkipJsonSchema[None] = Field(
-        None, description="The earliest step the edit may take effect at."
+    at_step: Step | None = Field(
+        None,
+        description="The earliest step the edit may take effect at.",
+        json_schema_extra=_not_null,
     )
-    clock: Clock | SkipJsonSchema[None] = None
+    clock: Clock | None = Field(None, json_schema_extra=_not_null)
 
     @field_validator(
         "schedule", "version", "scale", "offset", "groups", "at_step", "clock", mode="before"
