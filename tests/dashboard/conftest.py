@@ -159,6 +159,9 @@ def seed(server: Server) -> None:
         published = _ok(api.put("/v1/schedules/resnet50", json=RESNET_V2))
         _ok(api.get("/v1/runs/resnet50-seed1/lr", params={"step": 1500}))
         patched = _ok(api.patch("/v1/runs/resnet50-seed1", json={"scale": 1.0, "at_step": 4000}))
+        for step in range(0, 1000, 100):
+            report = {"step": step, "name": "loss", "value": 2.0 / (1 + step / 250)}
+            _ok(api.post("/v1/runs/resnet50-seed1/metrics", json=report))
         _ok(api.get("/v1/runs/wsd-run/lr", params={"step": 10}))
         _ok(api.get("/v1/runs/resnet50-pinned/lr", params={"step": 5}))
         server.seeded = {

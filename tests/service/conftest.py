@@ -1,5 +1,5 @@
-"""Fixtures for the service tests: an app on its own temp SQLite file per test, tokens, and a
-real ``lrcast-server serve`` process where the network matters."""
+"""Fixtures for the service tests: an app on its own fresh database per test (SQLite and
+PostgreSQL), tokens, and a real ``lrcast-server serve`` process where the network matters."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from lrcast_server.auth import Role
 from tests.service.helpers import Server, free_port, make_client, token
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A server on a fresh database of each backend: a temp SQLite file, or an empty
+    PostgreSQL database (``tests/conftest.py``)."""
+    if request.param == "postgresql":
+        return Settings(data_dir=tmp_path, database_url=request.getfixturevalue("postgres_url"))
     return Settings(data_dir=tmp_path)
 
 

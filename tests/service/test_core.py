@@ -1,5 +1,5 @@
-"""The consistency guarantee without HTTP: several ``Core`` objects on one SQLite file behave as
-several server processes would."""
+"""The consistency guarantee without HTTP: several ``Core`` objects on one database (a SQLite
+file, or PostgreSQL) behave as several server processes would."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from tests.service.helpers import CONSTANT, COSINE
 EDITOR = Principal("editor", Role.write)
 
 
-def make_cores(directory: Path, count: int) -> list[Core]:
-    config = Settings(data_dir=directory)
+def make_cores(directory: Path, count: int, database_url: str | None = None) -> list[Core]:
+    config = Settings(data_dir=directory, database_url=database_url)
     first = Database.from_url(config.resolved_database_url)
     migrate(first)
     return [Core(config, first)] + [
@@ -33,9 +33,10 @@ def make_cores(directory: Path, count: int) -> list[Core]:
     ]
 
 
-@pytest.fixture
-def cores(tmp_path: Path) -> Iterator[list[Core]]:
-    made = make_cores(tmp_path, 2)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Core]]:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    made = make_cores(tmp_path, 2, url)
     yield made
     for core in made:
         core.close()
@@ -140,18 +141,24 @@ operations = st.lists(
 )
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_every_answer_from_every_process_matches_the_final_timeline(
-    script: list[Operation],
+    request: pytest.FixtureRequest, backend: str, script: list[Operation]
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        made = make_cores(Path(directory), 3)
+        url = None
+        if backend == "postgresql":
+            url = request.getfixturevalue("postgres_server").create_database()
+        made = make_cores(Path(directory), 3, url)
         try:
             check_script(made, script)
         finally:
             for core in made:
                 core.close()
+            if url is not None:
+                request.getfixturevalue("postgres_server").drop_database(url)
 
 
 def check_script(made: list[Core], script: list[Operation]) -> None:

@@ -69,7 +69,7 @@ def has_example(spec: dict[str, Any], content: dict[str, Any]) -> bool:
 def test_every_operation_has_a_summary_description_and_example(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     found = operations(spec)
-    assert len(found) == 17
+    assert len(found) == 21
     for method, path, operation in found:
         where = f"{method.upper()} {path}"
         assert operation.get("summary"), where

@@ -53,6 +53,8 @@ def test_bind_creates_a_run_on_the_latest_version(
             "scale": 1.0,
             "offset": 0,
             "clock": "global",
+            "reduction": 1.0,
+            "min_lr": 0.0,
             "groups": {},
             "total_steps": None,
             "steps_per_epoch": None,

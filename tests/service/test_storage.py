@@ -15,8 +15,10 @@ from lrcast_server.db import Database, migrate
 from lrcast_server.tables import metadata
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Database:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "postgresql":
+        return Database.from_url(request.getfixturevalue("postgres_url"))
     return Database.from_url(f"sqlite:///{tmp_path / 'nested' / 'lrcast.db'}")
 
 
@@ -34,9 +36,10 @@ def test_migrating_twice_changes_nothing(database: Database) -> None:
     with database.read() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
     database.dispose()
-    assert revision == "0001"
+    assert revision == "0002"
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(database: Database) -> None:
     migrate(database)
     with database.read() as conn:
@@ -49,7 +52,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(database: 
 def insert_then_fail(database: Database) -> None:
     with database.write() as conn:
         conn.execute(
-            sa.text("INSERT INTO schedules VALUES ('s', 1, '2025-01-01', '2025-01-01', 0)")
+            sa.text("INSERT INTO schedules VALUES ('s', 1, '2025-01-01', '2025-01-01', FALSE)")
         )
         raise RuntimeError("after the insert")
 

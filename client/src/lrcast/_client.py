@@ -302,8 +302,9 @@ class _BaseClient:
         total_steps: int | None,
         steps_per_epoch: int | None,
         if_match: str | None,
+        plateau: Mapping[str, Any] | None = None,
     ) -> _Call[RunRead]:
-        body = {
+        body: dict[str, Any] = {
             "schedule": schedule,
             "version": version,
             "scale": scale,
@@ -313,6 +314,8 @@ class _BaseClient:
             "total_steps": total_steps,
             "steps_per_epoch": steps_per_epoch,
         }
+        if plateau is not None:
+            body["plateau"] = dict(plateau)
         return _Call(
             "PUT",
             f"/v1/runs/{_segment(run)}",
@@ -348,6 +351,7 @@ class _BaseClient:
         groups: Mapping[str, float] | None,
         total_steps: int | _Unset | None,
         steps_per_epoch: int | _Unset | None,
+        plateau: Mapping[str, Any] | _Unset | None,
         at_step: int | None,
         clock: Literal["global", "restart"] | None,
         if_match: str | None,
@@ -367,6 +371,8 @@ class _BaseClient:
             body["total_steps"] = total_steps
         if steps_per_epoch is not UNSET:
             body["steps_per_epoch"] = steps_per_epoch
+        if plateau is not UNSET:
+            body["plateau"] = None if plateau is None else dict(plateau)
         return _Call(
             "PATCH",
             f"/v1/runs/{_segment(run)}",
@@ -591,6 +597,7 @@ class Client(_BaseClient):
         block: int = 256,
         total_steps: int | None = None,
         steps_per_epoch: int | None = None,
+        plateau: Mapping[str, Any] | None = None,
         if_match: str | None = None,
     ) -> RunRead:
         """Bind ``run`` to ``schedule``; the same arguments again are a no-op, others a
@@ -607,6 +614,7 @@ class Client(_BaseClient):
                 total_steps=total_steps,
                 steps_per_epoch=steps_per_epoch,
                 if_match=if_match,
+                plateau=plateau,
             )
         )
 
@@ -649,12 +657,14 @@ class Client(_BaseClient):
         groups: Mapping[str, float] | None = None,
         total_steps: int | _Unset | None = UNSET,
         steps_per_epoch: int | _Unset | None = UNSET,
+        plateau: Mapping[str, Any] | _Unset | None = UNSET,
         at_step: int | None = None,
         clock: Literal["global", "restart"] | None = None,
         if_match: str | None = None,
     ) -> RunEdit:
         """Edit a run from ``at_step`` or its first unanswered block on (``effective_step``
-        says which). Arguments left out keep their value."""
+        says which). Arguments left out keep their value; ``plateau=None`` stops
+        reduce-on-plateau."""
         return self._send(
             self._edit_run(
                 run,
@@ -665,6 +675,7 @@ class Client(_BaseClient):
                 groups=groups,
                 total_steps=total_steps,
                 steps_per_epoch=steps_per_epoch,
+                plateau=plateau,
                 at_step=at_step,
                 clock=clock,
                 if_match=if_match,
@@ -869,6 +880,7 @@ class AsyncClient(_BaseClient):
         block: int = 256,
         total_steps: int | None = None,
         steps_per_epoch: int | None = None,
+        plateau: Mapping[str, Any] | None = None,
         if_match: str | None = None,
     ) -> RunRead:
         return await self._send(
@@ -883,6 +895,7 @@ class AsyncClient(_BaseClient):
                 total_steps=total_steps,
                 steps_per_epoch=steps_per_epoch,
                 if_match=if_match,
+                plateau=plateau,
             )
         )
 
@@ -924,6 +937,7 @@ class AsyncClient(_BaseClient):
         groups: Mapping[str, float] | None = None,
         total_steps: int | _Unset | None = UNSET,
         steps_per_epoch: int | _Unset | None = UNSET,
+        plateau: Mapping[str, Any] | _Unset | None = UNSET,
         at_step: int | None = None,
         clock: Literal["global", "restart"] | None = None,
         if_match: str | None = None,
@@ -938,6 +952,7 @@ class AsyncClient(_BaseClient):
                 groups=groups,
                 total_steps=total_steps,
                 steps_per_epoch=steps_per_epoch,
+                plateau=plateau,
                 at_step=at_step,
                 clock=clock,
                 if_match=if_match,

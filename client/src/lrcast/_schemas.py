@@ -108,6 +108,45 @@ Block = Annotated[
 ]
 RunLength = Annotated[StrictInt, Field(ge=1, le=MAX_STEP)]
 Clock = Literal["global", "restart"]
+METRIC_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./:-]{0,127}$"
+MetricName = Annotated[
+    str,
+    Field(
+        pattern=METRIC_NAME_PATTERN,
+        description="A metric's name: letters, digits, `_ . / : -`; 128 at most.",
+        examples=["val_loss"],
+    ),
+]
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Plateau(BaseModel):
+    """Reduce-on-plateau: torch's ``ReduceLROnPlateau`` rule, driven by the reports of
+    ``metric`` (``POST /v1/runs/{run}/metrics``) and applied as a multiplier on lr from the first
+    block boundary past the reported step and the horizon."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"metric": "val_loss", "patience": 2, "factor": 0.5}]},
+    )
+
+    metric: MetricName
+    mode: Literal["min", "max"] = "min"
+    factor: Annotated[float, Field(gt=0, lt=1, description="Multiplies lr at each reduction.")] = (
+        0.1
+    )
+    patience: Annotated[
+        StrictInt,
+        Field(ge=0, le=MAX_STEP, description="Reduce after `patience + 1` bad reports in a row."),
+    ] = 10
+    threshold: Annotated[_Finite, Field(ge=0)] = 1e-4
+    threshold_mode: Literal["rel", "abs"] = "rel"
+    cooldown: Annotated[StrictInt, Field(ge=0, le=MAX_STEP)] = 0
+    min_lr: Annotated[_Finite, Field(ge=0, description="No reduction takes lr below it.")] = 0.0
+    eps: Annotated[
+        _Finite, Field(ge=0, description="A reduction changing lr by no more is skipped.")
+    ] = 1e-8
 
 
 def _answer(*examples: dict[str, Any]) -> ConfigDict:
@@ -425,6 +464,7 @@ class RunCreate(_Body):
     block: Block = 256
     total_steps: RunLength | None = Field(None, description='What "5%" durations refer to.')
     steps_per_epoch: RunLength | None = Field(None, description='What "12ep" durations refer to.')
+    plateau: Plateau | None = Field(None, description="Reduce lr when a metric plateaus.")
 
 
 class RunPatch(_Body):
@@ -449,6 +489,11 @@ class RunPatch(_Body):
     groups: Groups | None = Field(None, json_schema_extra=_not_null)
     total_steps: RunLength | None = None
     steps_per_epoch: RunLength | None = None
+    plateau: Plateau | None = Field(
+        None,
+        description="New reduce-on-plateau settings (its state starts afresh; reductions "
+        "already made stay); `null` stops reducing.",
+    )
     at_step: Step | None = Field(
         None,
         description="The earliest step the edit may take effect at.",
@@ -480,6 +525,7 @@ class RunRead(_Answer):
     block: int
     total_steps: int | None
     steps_per_epoch: int | None
+    plateau: Plateau | None = None
     horizon: int = Field(
         description="The last step committed (answered or leased); -1 before the first."
     )
@@ -646,3 +692,139 @@ class Lease(_Answer):
         description="The segments the lease covers (and the schedule version of each step)."
     )
     committed_until: int = Field(description="The run's horizon after this lease.")
+
+
+# -- metrics and the audit trail --------------------------------------------------------------
+
+
+class MetricReport(_Body):
+    """A metric a trainer reports for a step; idempotent per (run, step, name)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"step": 1200, "name": "val_loss", "value": 0.731}]},
+    )
+
+    step: Step
+    name: MetricName
+    value: _Finite
+
+
+class MetricRead(_Answer):
+    """One stored metric report."""
+
+    model_config = _answer(
+        {"step": 1200, "name": "val_loss", "value": 0.731, "applied": True, "created": _WHEN}
+    )
+
+    step: int
+    name: str
+    value: float
+    applied: bool = Field(
+        description="Whether the reduce-on-plateau rule took it into account: false for a "
+        "metric the run's plateau does not watch, and for a report older than one already "
+        "applied (stored, never applied out of order)."
+    )
+    created: datetime
+
+
+class PlateauOutcome(_Answer):
+    """What the reduce-on-plateau rule made of a report."""
+
+    best: float | None = Field(description="The best value so far.")
+    num_bad_epochs: int = Field(description="Bad reports in a row since the best.")
+    cooldown_counter: int = Field(description="Reports left before bad ones count again.")
+    reduced: bool = Field(description="Whether this report triggered a reduction.")
+    effective_step: int | None = Field(
+        None, description="The first step the reduction governs (a block start)."
+    )
+    reduction: float | None = Field(
+        None, description="The run's lr multiplier from `effective_step` on."
+    )
+
+
+class MetricResult(MetricRead):
+    """The answer to a metric report."""
+
+    model_config = _answer(
+        {
+            "step": 1200,
+            "name": "val_loss",
+            "value": 0.731,
+            "applied": True,
+            "created": _WHEN,
+            "plateau": {
+                "best": 0.702,
+                "num_bad_epochs": 0,
+                "cooldown_counter": 0,
+                "reduced": True,
+                "effective_step": 1280,
+                "reduction": 0.1,
+            },
+        }
+    )
+
+    plateau: PlateauOutcome | None = Field(
+        None, description="The rule's state after this report (when it applied it)."
+    )
+
+
+class MetricPage(_Answer):
+    model_config = _answer(
+        {
+            "items": [
+                {
+                    "step": 1200,
+                    "name": "val_loss",
+                    "value": 0.731,
+                    "applied": True,
+                    "created": _WHEN,
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
+    items: list[MetricRead]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class AuditEntry(_Answer):
+    """One write: who made it, what it did, when."""
+
+    model_config = _answer(
+        {
+            "id": 17,
+            "at": _WHEN,
+            "actor": "ci",
+            "action": "run.patch",
+            "target": "run/resnet50-seed1",
+            "detail": {"changes": {"scale": 0.5}, "effective_step": 1280},
+        }
+    )
+
+    id: int
+    at: datetime
+    actor: str | None = Field(description="The token's name (null: the server itself).")
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPage(_Answer):
+    model_config = _answer(
+        {
+            "items": [
+                {
+                    "id": 17,
+                    "at": _WHEN,
+                    "actor": "ci",
+                    "action": "run.patch",
+                    "target": "run/resnet50-seed1",
+                    "detail": {"changes": {"scale": 0.5}, "effective_step": 1280},
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
+    items: list[AuditEntry]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")

@@ -32,6 +32,10 @@ class Segment(BaseModel):
     """Added to the step the curves see (steps before 0 see step 0)."""
     clock: Literal["global", "restart"] = "global"
     """``global``: the curves see the run's step; ``restart``: the step minus ``from_step``."""
+    reduction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
+    """The product of the reduce-on-plateau factors applied so far: multiplies ``lr``."""
+    min_lr: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """The floor a reduction never takes ``lr`` below (nor lifts it above the unreduced lr)."""
 
 
 def segment_for(timeline: Sequence[Segment], step: int) -> Segment:
@@ -50,7 +54,9 @@ def segment_block(
 ) -> dict[str, Values]:
     """Block ``k`` (steps ``[k*size, (k+1)*size)``) of a run under ``segment``.
 
-    Returns every named curve's values; ``lr`` is multiplied by the segment's ``scale``.
+    Returns every named curve's values; ``lr`` is multiplied by the segment's ``scale``, then,
+    once a plateau reduction applies, by ``reduction`` and held at or above
+    ``min(min_lr, unreduced lr)`` (torch's ``max(lr * factor, min_lr)``, which never raises lr).
     """
     steps = np.arange(k * size, (k + 1) * size, dtype=np.int64)
     local = steps - segment.from_step if segment.clock == "restart" else steps
@@ -58,5 +64,9 @@ def segment_block(
     values: dict[str, Values] = {}
     for name, fn in compiled.curves.items():
         curve = run_curve(fn, local, f"curves.{name}")
-        values[name] = curve * segment.scale if name == "lr" else curve
+        if name == "lr":
+            curve = curve * segment.scale
+            if segment.reduction != 1.0:
+                curve = np.maximum(curve * segment.reduction, np.minimum(segment.min_lr, curve))
+        values[name] = curve
     return values

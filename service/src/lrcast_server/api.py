@@ -10,12 +10,17 @@ from starlette.concurrency import run_in_threadpool
 import lrcast
 from lrcast._schemas import (
     MAX_LEASE_BLOCKS,
+    METRIC_NAME_PATTERN,
     RUN_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
+    AuditPage,
     EvaluateAnswer,
     EvaluateRequest,
     Lease,
     LrAnswer,
+    MetricPage,
+    MetricReport,
+    MetricResult,
     Problem,
     PublishResult,
     RangeAnswer,
@@ -30,7 +35,7 @@ from lrcast._schemas import (
     ScheduleVersionRead,
     VersionPage,
 )
-from lrcast_server import runs, schedules
+from lrcast_server import audit, observability, plateau, runs, schedules
 from lrcast_server.deps import Admin, CoreDep, IfMatch, Reader, Writer
 from lrcast_server.errors import PROBLEM_CONTENT_TYPE, InvalidRequestError
 
@@ -143,6 +148,29 @@ async def healthz() -> dict[str, str]:
 async def readyz(core: CoreDep) -> dict[str, str]:
     await run_in_threadpool(core.ready)
     return {"status": "ready"}
+
+
+@health.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Requests and latency by route template, leases, horizon raises, edits, block "
+    "cache hits and misses, metric reports and plateau reductions, summed over every worker "
+    "process of this server. No token needed: it names no run and no schedule.",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/plain": {
+                    "example": "# TYPE lrcast_lease_requests_total counter\n"
+                    "lrcast_lease_requests_total 12.0\n"
+                }
+            }
+        }
+    },
+)
+async def prometheus() -> Response:
+    body, content_type = await run_in_threadpool(observability.render)
+    return Response(body, media_type=content_type)
 
 
 # -- schedules --------------------------------------------------------------------------------
@@ -307,9 +335,11 @@ async def evaluate_schedule(
     responses=problems(404, 409, 412, 422),
 )
 async def archive_schedule(
-    name: ScheduleNamePath, _: Admin, core: CoreDep, if_match: IfMatch = None
+    name: ScheduleNamePath, principal: Admin, core: CoreDep, if_match: IfMatch = None
 ) -> None:
-    await run_in_threadpool(lambda: schedules.archive(core, name, if_match=if_match))
+    await run_in_threadpool(
+        lambda: schedules.archive(core, name, if_match=if_match, principal=principal)
+    )
 
 
 @schedule_routes.post(
@@ -342,13 +372,13 @@ run_routes = APIRouter(prefix="/v1", tags=["runs"])
 async def bind_run(
     run: RunIdPath,
     body: RunCreate,
-    _: Writer,
+    principal: Writer,
     core: CoreDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RunRead:
     read, etag, created = await run_in_threadpool(
-        lambda: runs.bind(core, run, body, if_match=if_match)
+        lambda: runs.bind(core, run, body, if_match=if_match, principal=principal)
     )
     _etag(response, etag)
     if created:
@@ -409,12 +439,14 @@ async def read_run(run: RunIdPath, _: Reader, core: CoreDep, response: Response)
 async def edit_run(
     run: RunIdPath,
     body: RunPatch,
-    _: Writer,
+    principal: Writer,
     core: CoreDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RunEdit:
-    read, etag = await run_in_threadpool(lambda: runs.patch(core, run, body, if_match=if_match))
+    read, etag = await run_in_threadpool(
+        lambda: runs.patch(core, run, body, if_match=if_match, principal=principal)
+    )
     _etag(response, etag)
     return read
 
@@ -428,8 +460,10 @@ async def edit_run(
     response_class=Response,
     responses=problems(404, 412, 422),
 )
-async def archive_run(run: RunIdPath, _: Writer, core: CoreDep, if_match: IfMatch = None) -> None:
-    await run_in_threadpool(lambda: runs.archive(core, run, if_match=if_match))
+async def archive_run(
+    run: RunIdPath, principal: Writer, core: CoreDep, if_match: IfMatch = None
+) -> None:
+    await run_in_threadpool(lambda: runs.archive(core, run, if_match=if_match, principal=principal))
 
 
 @run_routes.get(
@@ -477,3 +511,91 @@ async def lease(
     blocks: Annotated[int, Query(ge=1, le=MAX_LEASE_BLOCKS, description="How many blocks.")] = 1,
 ) -> Lease:
     return await run_in_threadpool(runs.lease, core, run, step, blocks)
+
+
+@run_routes.post(
+    "/runs/{run}/metrics",
+    summary="Report a metric",
+    description="Stores `value` of metric `name` at `step` (201). Idempotent per (run, step, "
+    "name): the same value again is a no-op (200), another value 409. A report of the metric "
+    "the run's `plateau` watches drives torch's ReduceLROnPlateau rule, in step order (a "
+    "report for a step at or before one already applied is stored, not applied); a reduction "
+    "multiplies lr from the first block boundary past the step and the horizon "
+    "(`plateau.effective_step`).",
+    response_model=MetricResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=_body_problems(404, 409)
+    | {200: {"model": MetricResult, "description": "Already reported with this value."}},
+)
+async def report_metric(
+    run: RunIdPath,
+    body: MetricReport,
+    principal: Writer,
+    core: CoreDep,
+    response: Response,
+) -> MetricResult:
+    result, created = await run_in_threadpool(
+        lambda: plateau.report(core, run, body, principal=principal)
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@run_routes.get(
+    "/runs/{run}/metrics",
+    summary="List a run's metrics",
+    description="Reports by step, then name, a page at a time (up to 10,000 a page).",
+    response_model=MetricPage,
+    responses=problems(404, 422),
+)
+async def list_metrics(
+    run: RunIdPath,
+    _: Reader,
+    core: CoreDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Most items on one page.")] = 1000,
+    cursor: CursorQuery = None,
+    name: Annotated[
+        str | None, Query(pattern=METRIC_NAME_PATTERN, description="Only this metric.")
+    ] = None,
+) -> MetricPage:
+    return await run_in_threadpool(
+        lambda: plateau.metrics_page(core, run, cursor=cursor, limit=limit, name=name)
+    )
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+audit_routes = APIRouter(prefix="/v1", tags=["audit"])
+
+
+@audit_routes.get(
+    "/audit",
+    summary="Read the audit trail",
+    description="Every write that changed something, oldest first: who (the token's name), "
+    "what (`action` on `target`, with the change and its effective step) and when. Needs the "
+    "admin role.",
+    response_model=AuditPage,
+    responses=problems(422),
+)
+async def read_audit(
+    _: Admin,
+    core: CoreDep,
+    limit: LimitQuery = 50,
+    cursor: Annotated[
+        int | None, Query(ge=0, description="`next_cursor` of the previous page.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        Query(max_length=300, description="Only entries on this target (`run/<id>`, …)."),
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="Only this action (`run.patch`, …).")
+    ] = None,
+    actor: Annotated[str | None, Query(max_length=128, description="Only this token.")] = None,
+) -> AuditPage:
+    return await run_in_threadpool(
+        lambda: audit.page(
+            core, cursor=cursor, limit=limit, target=target, action=action, actor=actor
+        )
+    )

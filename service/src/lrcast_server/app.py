@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 import lrcast
 from lrcast._validation import error_details
 from lrcast_server import __version__, dashboard
-from lrcast_server.api import health, run_routes, schedule_routes
+from lrcast_server.api import audit_routes, health, run_routes, schedule_routes
 from lrcast_server.auth import seed_admin_token
 from lrcast_server.core import Core, log
 from lrcast_server.db import Database, migrate
@@ -40,6 +40,7 @@ from lrcast_server.errors import (
     problem_response,
 )
 from lrcast_server.middleware import BodyLimit, HotPath
+from lrcast_server.observability import Observe
 from lrcast_server.settings import Settings, get_settings
 
 STATIC = Path(str(resources.files("lrcast_server").joinpath("static")))
@@ -59,7 +60,8 @@ token (`lrcast-server token create`); reads too when the server is bound beyond 
 TAGS = [
     {"name": "runs", "description": "Training runs bound to schedules, and their values."},
     {"name": "schedules", "description": "Named schedules and their immutable versions."},
-    {"name": "health", "description": "Liveness and readiness."},
+    {"name": "audit", "description": "Who changed what, and when."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
@@ -211,6 +213,7 @@ def create_app(settings: Settings | None = None) -> LrcastApp:
     app.state.core = core
     app.include_router(run_routes)
     app.include_router(schedule_routes)
+    app.include_router(audit_routes)
     app.include_router(health)
     _docs(app)
     dashboard.install(app)
@@ -221,5 +224,6 @@ def create_app(settings: Settings | None = None) -> LrcastApp:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe)
     app.hot_path = HotPath(core)
     return app

@@ -1,7 +1,9 @@
-"""A small thread-safe LRU map: the process's caches of compiled documents and computed blocks.
+"""A small thread-safe LRU map: the process's caches of compiled documents, computed blocks
+and run states.
 
-Only immutable things are cached (a schedule version, a block computed from one segment), so a
-cached entry is never stale; the bound only limits memory.
+Only immutable things are cached (a schedule version, a block computed from one segment, a run
+state valid up to its horizon), so a cached entry is never stale; the bounds only limit memory:
+a number of entries and, when ``weigh`` is given, a total weight (bytes, say).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -17,10 +19,21 @@ V = TypeVar("V")
 
 
 class LRU(Generic[K, V]):
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        weigh: Callable[[V], int] | None = None,
+        max_weight: int | None = None,
+    ) -> None:
         self._size = size
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self._weigh = weigh if max_weight is not None else None
+        self._max_weight = max_weight or 0
+        self._weights: dict[K, int] = {}
+        self.weight = 0
+        """The total weight of the entries held (0 without ``weigh``)."""
 
     def get(self, key: K) -> V | None:
         # Lock-free: each OrderedDict call is atomic under the GIL; a key evicted between the
@@ -33,14 +46,24 @@ class LRU(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
+            self._drop(key)
             self._items[key] = value
-            self._items.move_to_end(key)
+            if self._weigh is not None:
+                weight = self._weigh(value)
+                self._weights[key] = weight
+                self.weight += weight
+                while self.weight > self._max_weight and len(self._items) > 1:
+                    self._drop(next(iter(self._items)))
             while len(self._items) > self._size:
-                self._items.popitem(last=False)
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, key: K) -> None:
+        if self._items.pop(key, None) is not None and self._weigh is not None:
+            self.weight -= self._weights.pop(key, 0)
 
     def pop(self, key: K) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            self._drop(key)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from lrcast_server import __version__
+from lrcast_server import __version__, observability
 from lrcast_server.auth import Role, create_token, list_tokens, revoke_token, seed_admin_token
 from lrcast_server.db import Database, migrate
 from lrcast_server.errors import LrcastServerError
@@ -110,15 +112,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         f"database {settings.resolved_database_url}  reads {reads}; writes need a token",
         flush=True,
     )
-    uvicorn.run(
-        "lrcast_server.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=args.log_level,
-        access_log=args.access_log,
-    )
+    # Several workers count into one fresh directory that /metrics sums (a given one is kept).
+    metrics_dir = None
+    if settings.workers > 1 and not os.environ.get(observability.MULTIPROC_ENV):
+        metrics_dir = tempfile.mkdtemp(prefix="lrcast-metrics-")
+        os.environ[observability.MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run(
+            "lrcast_server.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=args.log_level,
+            log_config=observability.log_config(args.log_level),
+            access_log=args.access_log,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
 import lrcast
 from lrcast._schemas import TimelineSegment
-from lrcast_server import storage
+from lrcast_server import observability, storage
 from lrcast_server.auth import TokenCache
 from lrcast_server.cache import LRU
 from lrcast_server.db import Database
@@ -60,6 +61,8 @@ def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
         groups=record.groups,
         total_steps=record.total_steps,
         steps_per_epoch=record.steps_per_epoch,
+        reduction=record.reduction,
+        min_lr=record.min_lr,
     )
 
 
@@ -74,7 +77,14 @@ def to_record(segment: TimelineSegment) -> storage.SegmentRecord:
         groups=dict(segment.groups),
         total_steps=segment.total_steps,
         steps_per_epoch=segment.steps_per_epoch,
+        reduction=segment.reduction,
+        min_lr=segment.min_lr,
     )
+
+
+def block_bytes(values: BlockValues) -> int:
+    """About the memory a cached block takes: its arrays and their bookkeeping."""
+    return sum(column.nbytes + 200 for column in values.values()) + 300
 
 
 class Core:
@@ -88,8 +98,16 @@ class Core:
         self.documents: LRU[DocumentKey, lrcast.CompiledDocument] = LRU(
             settings.document_cache_size
         )
-        self.blocks: LRU[tuple[object, ...], BlockValues] = LRU(settings.block_cache_size)
-        self.runs: LRU[str, RunState] = LRU(max(1024, settings.document_cache_size))
+        self.blocks: LRU[tuple[object, ...], BlockValues] = LRU(
+            settings.block_cache_size,
+            weigh=block_bytes,
+            max_weight=settings.block_cache_mb * 2**20,
+        )
+        self.runs: LRU[str, RunState] = LRU(settings.run_cache_size)
+        # Every compiled document a cached run still holds, so runs share one copy of each.
+        self._in_use: weakref.WeakValueDictionary[DocumentKey, lrcast.CompiledDocument] = (
+            weakref.WeakValueDictionary()
+        )
         self._runs_lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self._seen_lock = threading.Lock()
@@ -102,7 +120,7 @@ class Core:
     ) -> lrcast.CompiledDocument:
         """The compiled document for a version and context (read from the database if
         ``document`` is not given and it is not cached)."""
-        compiled = self.documents.get(key)
+        compiled = self.documents.get(key) or self._in_use.get(key)
         if compiled is None:
             if document is None:
                 with self.database.read() as conn:
@@ -111,7 +129,8 @@ class Core:
                     raise NotFoundError(f"schedule {key[0]!r} has no version {key[1]}")
                 document = record.document
             compiled = lrcast.compile_document(document, total_steps=key[2], steps_per_epoch=key[3])
-            self.documents.put(key, compiled)
+            self._in_use[key] = compiled
+        self.documents.put(key, compiled)
         return compiled
 
     def block(self, state: RunState, k: int, *, keep: bool = True) -> BlockValues:
@@ -120,7 +139,10 @@ class Core:
         segment = state.timeline.governing(k * block)
         key = block_key(segment, k, block)
         values = self.blocks.get(key)
-        if values is None:
+        if values is not None:
+            observability.BLOCK_CACHE_HIT.inc()
+        else:
+            observability.BLOCK_CACHE_MISS.inc()
             values = compute_block(state.compiled[document_key(segment)], segment, k, block)
             if keep:
                 self.blocks.put(key, values)
@@ -139,7 +161,11 @@ class Core:
                 raise NotFoundError(f"no run {run_id!r}")
             segments = tuple(to_segment(s) for s in storage.get_segments(conn, run_id))
             timeline = Timeline(run.id, run.timeline_rev, run.block, segments)
-            missing = [key for key in timeline.documents() if self.documents.get(key) is None]
+            missing = [
+                key
+                for key in timeline.documents()
+                if self.documents.get(key) is None and key not in self._in_use
+            ]
             versions = {
                 (v.name, v.version): v.document
                 for v in storage.get_versions(conn, [(key[0], key[1]) for key in missing])
@@ -192,6 +218,7 @@ class Core:
                 )
             )
             if raised:
+                observability.HORIZON_RAISES.inc()
                 return self._keep(
                     RunState(state.timeline, last_step, state.compiled, state.archived)
                 )
@@ -223,8 +250,7 @@ class Core:
             return
         try:
             with self.database.write() as conn:
-                for run_id, step in pending.items():
-                    storage.record_seen(conn, run_id, step)
+                storage.record_seen_many(conn, pending)
         except Exception:  # a lost update of a statistic must not fail anything
             log.exception("could not record the last steps seen")
 

@@ -2,9 +2,12 @@
 
 Everything dialect-specific lives here. On SQLite (the default) every connection runs in WAL mode
 with a busy timeout and foreign keys on, and write transactions start with ``BEGIN IMMEDIATE`` so
-that two processes never deadlock upgrading a read lock. Correctness never rests on that: the
-services' conditional single-row updates serialise raises of the horizon and edits on any
-database.
+that two processes never deadlock upgrading a read lock. On PostgreSQL, writes run under READ
+COMMITTED and reads in one REPEATABLE READ snapshot; a write that loses a race (a serialization
+failure, a deadlock, or an insert of a key another transaction has just inserted) runs again from
+the start. Correctness never rests on any of that: the services' conditional single-row updates
+serialise raises of the horizon and edits on any database (on PostgreSQL an UPDATE waits for the
+row's lock and re-checks its WHERE on the newest row), with no lock held in any process.
 """
 
 from __future__ import annotations
@@ -21,13 +24,19 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lrcast_server.errors import ServiceUnavailableError
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# SQLSTATEs of a PostgreSQL transaction that lost a race and may simply run again.
+PG_TRANSIENT = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+PG_UNIQUE_VIOLATION = "23505"
+# Serialises migrations of replicas starting together (an arbitrary constant: "lrcast").
+PG_MIGRATION_LOCK = 0x6C7263617374
 
 
 class LostRaceError(Exception):
@@ -37,6 +46,9 @@ class LostRaceError(Exception):
 def create_engine(url: str) -> Engine:
     """An engine for ``url``, with lrcast's connection settings for its dialect."""
     parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # Per process: 2 replicas x 2 workers x 24 stay under PostgreSQL's default 100 connections.
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
@@ -74,6 +86,7 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.dialect = engine.dialect.name
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -82,8 +95,13 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # READ COMMITTED would take a new snapshot per statement: a run row and its
+                # segments could then come from two different edits.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -99,6 +117,12 @@ class Database:
                     return work(conn)
             except LostRaceError:
                 continue
+            except IntegrityError as exc:
+                # Under READ COMMITTED two writers can both find a key missing and insert it:
+                # the second fails, and on its next try reads what the first wrote.
+                if attempt + 1 < attempts and _sqlstate(exc) == PG_UNIQUE_VIOLATION:
+                    continue
+                raise
             except OperationalError as exc:
                 if attempt + 1 < attempts and _is_transient(exc):
                     continue
@@ -113,9 +137,16 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlstate(exc: IntegrityError | OperationalError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def _is_transient(exc: OperationalError) -> bool:
+    if _sqlstate(exc) in PG_TRANSIENT:
+        return True
     text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text or "could not serialize" in text
+    return "locked" in text or "busy" in text
 
 
 def _alembic_config(conn: Connection) -> Config:
@@ -130,6 +161,9 @@ def _alembic_config(conn: Connection) -> Config:
 def migrate(database: Database) -> None:
     """Create or upgrade the schema to the newest migration (a no-op when up to date)."""
     with database.write() as conn:
+        if database.dialect == "postgresql":
+            # Replicas starting together: one migrates, the others wait, then find it done.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         config = _alembic_config(conn)
         head = ScriptDirectory.from_config(config).get_current_head()
         if MigrationContext.configure(conn).get_current_revision() != head:

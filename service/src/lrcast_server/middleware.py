@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 import lrcast
 from lrcast._schemas import RUN_ID_PATTERN
-from lrcast_server import runs
+from lrcast_server import observability, runs
 from lrcast_server.auth import Role, authorize
 from lrcast_server.core import Core, log
 from lrcast_server.errors import (
@@ -38,7 +39,7 @@ _MAX_DIGITS = len(str(lrcast.MAX_STEP))
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-async def _send_problem(send: Send, exc: Exception) -> None:
+async def _send_problem(send: Send, exc: Exception) -> int:
     response = problem_response(exc)
     await send(
         {
@@ -48,6 +49,7 @@ async def _send_problem(send: Send, exc: Exception) -> None:
         }
     )
     await send({"type": "http.response.body", "body": response.body})
+    return response.status_code
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -87,6 +89,7 @@ class HotPath:
             return False
         run_id, step = parsed
         core = self.core
+        started = time.perf_counter()
         try:
             authorization = _header(scope, b"authorization")
             if authorization is not None or core.reads_need_token:
@@ -106,7 +109,7 @@ class HotPath:
         except Exception as exc:
             if not isinstance(exc, LrcastServerError | lrcast.LrcastError):
                 log.exception("unexpected error", exc_info=exc)
-            await _send_problem(send, exc)
+            observability.hot_path_done(scope, await _send_problem(send, exc), started)
             return True
         await send(
             {
@@ -116,6 +119,7 @@ class HotPath:
             }
         )
         await send({"type": "http.response.body", "body": body})
+        observability.hot_path_done(scope, 200, started)
         return True
 
     def _flush_later(self) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 import lrcast
 from lrcast._schemas import (
     Lease,
+    Plateau,
     RangeAnswer,
     RunCreate,
     RunEdit,
@@ -25,7 +26,8 @@ from lrcast._schemas import (
     RunSummary,
     TimelineSegment,
 )
-from lrcast_server import storage
+from lrcast_server import audit, observability, storage
+from lrcast_server.auth import Principal
 from lrcast_server.conditions import check_if_match, new_run_etag, run_etag
 from lrcast_server.core import Core, RunState, segments_of, to_record, to_segment
 from lrcast_server.db import LostRaceError
@@ -61,6 +63,7 @@ def _read(core: Core, run: storage.RunRecord, segments: list[TimelineSegment]) -
         block=run.block,
         total_steps=run.total_steps,
         steps_per_epoch=run.steps_per_epoch,
+        plateau=Plateau.model_validate(run.plateau) if run.plateau is not None else None,
         horizon=run.horizon,
         last_step_seen=core.known_seen(run.id, run.last_step_seen),
         archived=run.archived,
@@ -74,7 +77,7 @@ def _version_to_use(
     conn: Connection, schedule_name: str, follow: str, field: str
 ) -> tuple[int, dict[str, Any]]:
     """The version a run bound to ``schedule_name`` uses now, and its document."""
-    schedule = storage.get_schedule(conn, schedule_name)
+    schedule = storage.get_schedule(conn, schedule_name, lock="share")
     if schedule is None or schedule.archived:
         raise InvalidRequestError(
             f"no schedule {schedule_name!r}",
@@ -98,13 +101,21 @@ def _check_evaluable(core: Core, segment: TimelineSegment, document: dict[str, A
 
 
 def bind(
-    core: Core, run_id: str, body: RunCreate, *, if_match: str | None
+    core: Core,
+    run_id: str,
+    body: RunCreate,
+    *,
+    if_match: str | None,
+    principal: Principal | None = None,
 ) -> tuple[RunRead, str, bool]:
     """Bind ``run_id``; the same body again is a no-op, another body a conflict.
 
     Returns the run, its ETag and whether it was created.
     """
     binding = body.model_dump(mode="json")
+    if binding["plateau"] is None:
+        # Bindings stored before runs had a plateau compare equal to the same body now.
+        del binding["plateau"]
 
     def work(conn: Connection) -> bool:
         existing = storage.get_run(conn, run_id)
@@ -149,9 +160,11 @@ def bind(
             binding=binding,
             created=now,
             updated=now,
+            plateau=binding.get("plateau"),
         )
         storage.insert_run(conn, run)
         storage.write_segments_from(conn, run_id, 0, [to_record(segment)])
+        audit.record(conn, principal, "run.bind", f"run/{run_id}", binding=binding)
         return True
 
     try:
@@ -172,9 +185,24 @@ def get(core: Core, run_id: str) -> tuple[RunRead, str]:
     return _read(core, run, segments), run_etag(run.etag)
 
 
-def patch(core: Core, run_id: str, body: RunPatch, *, if_match: str | None) -> tuple[RunEdit, str]:
-    """Edit a run from its effective step on; edits scheduled later are superseded."""
+def patch(
+    core: Core,
+    run_id: str,
+    body: RunPatch,
+    *,
+    if_match: str | None,
+    principal: Principal | None = None,
+) -> tuple[RunEdit, str]:
+    """Edit a run from its effective step on; edits scheduled later are superseded.
+
+    New ``plateau`` settings restart the rule's state (as a new torch scheduler would); the
+    reductions made so far stay in the timeline.
+    """
     given = body.model_fields_set
+    plateau: dict[str, object] = {}
+    if "plateau" in given:
+        settings = body.plateau.model_dump(mode="json") if body.plateau is not None else None
+        plateau = {"plateau": settings, "plateau_state": None}
 
     def work(conn: Connection) -> int:
         run = storage.get_run(conn, run_id)
@@ -228,6 +256,7 @@ def patch(core: Core, run_id: str, body: RunPatch, *, if_match: str | None) -> t
                 "steps_per_epoch": segment.steps_per_epoch,
                 "etag": new_run_etag(),
                 "updated": storage.utcnow(),
+                **plateau,
             },
         )
         if not changed:
@@ -238,15 +267,26 @@ def patch(core: Core, run_id: str, body: RunPatch, *, if_match: str | None) -> t
             storage.write_segments_from(conn, run_id, at + 1, [])
         else:
             storage.write_segments_from(conn, run_id, at, [to_record(segment)])
+        audit.record(
+            conn,
+            principal,
+            "run.patch",
+            f"run/{run_id}",
+            changes=body.model_dump(mode="json", exclude_unset=True),
+            effective_step=at,
+        )
         return at
 
     at = core.database.transact(work)
+    observability.EDITS.labels("patch").inc()
     core.forget(run_id)
     read, etag = get(core, run_id)
     return RunEdit(**dict(read), effective_step=at), etag
 
 
-def archive(core: Core, run_id: str, *, if_match: str | None) -> None:
+def archive(
+    core: Core, run_id: str, *, if_match: str | None, principal: Principal | None = None
+) -> None:
     """Archive a run: it stops following new versions and no longer holds its schedule.
     Its answers stay available and unchanged."""
 
@@ -265,6 +305,7 @@ def archive(core: Core, run_id: str, *, if_match: str | None) -> None:
             values={"archived": True, "etag": new_run_etag(), "updated": storage.utcnow()},
         ):
             raise LostRaceError
+        audit.record(conn, principal, "run.archive", f"run/{run_id}")
 
     core.database.transact(work)
     core.forget(run_id)
@@ -356,6 +397,7 @@ def lease(core: Core, run_id: str, step: int, blocks: int) -> Lease:
         )
     first = step // size
     last = first + blocks - 1
+    observability.LEASES.inc()
     state = core.commit(run_id, first, last, seen=step)
     ks = range(first, last + 1)
     pieces = [(state.timeline.governing(k * size), core.block(state, k)) for k in ks]

@@ -6,7 +6,7 @@ block boundary past its horizon, in the same transaction as the new version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy.engine import Connection
@@ -25,7 +25,7 @@ from lrcast._schemas import (
     VersionPage,
     VersionSummary,
 )
-from lrcast_server import storage
+from lrcast_server import audit, observability, storage
 from lrcast_server.auth import Principal
 from lrcast_server.conditions import check_if_match, new_run_etag, schedule_etag
 from lrcast_server.core import Core, to_record, to_segment
@@ -54,8 +54,10 @@ def _version_read(record: storage.VersionRecord) -> ScheduleVersionRead:
     )
 
 
-def _live(conn: Connection, name: str) -> storage.ScheduleRecord:
-    schedule = storage.get_schedule(conn, name)
+def _live(
+    conn: Connection, name: str, *, lock: Literal["update"] | None = None
+) -> storage.ScheduleRecord:
+    schedule = storage.get_schedule(conn, name, lock=lock)
     if schedule is None or schedule.archived:
         raise NotFoundError(f"no schedule {name!r}")
     return schedule
@@ -118,7 +120,7 @@ def publish(
 
     def work(conn: Connection) -> tuple[PublishResult, bool]:
         now = storage.utcnow()
-        schedule = storage.get_schedule(conn, name)
+        schedule = storage.get_schedule(conn, name, lock="update")
         live = schedule is not None and not schedule.archived
         check_if_match(
             if_match, schedule_etag(schedule.latest_version) if schedule and live else None
@@ -136,6 +138,14 @@ def publish(
         storage.insert_version(conn, name, version, stored, now, principal.name)
         storage.set_latest_version(conn, name, version, now)
         runs = _switch_followers(conn, name, version)
+        audit.record(
+            conn,
+            principal,
+            "schedule.publish",
+            f"schedule/{name}",
+            version=version,
+            runs=[r.model_dump() for r in runs],
+        )
         read = ScheduleVersionRead(
             name=name, version=version, document=document, created=now, created_by=principal.name
         )
@@ -143,6 +153,7 @@ def publish(
 
     result, created = core.database.transact(work)
     for switch in result.runs:
+        observability.EDITS.labels("publish").inc()
         core.forget(switch.run)
     return result, schedule_etag(result.version), created
 
@@ -213,12 +224,15 @@ def versions_page(core: Core, name: str, *, cursor: int | None, limit: int) -> V
     )
 
 
-def archive(core: Core, name: str, *, if_match: str | None) -> None:
+def archive(
+    core: Core, name: str, *, if_match: str | None, principal: Principal | None = None
+) -> None:
     """Archive a schedule; refused while a live run uses it. Its versions stay readable by the
     archived runs that used them; publishing the name again continues its version numbers."""
 
     def work(conn: Connection) -> None:
-        schedule = _live(conn, name)
+        # Locked first: a bind or patch naming the schedule waits, then finds it archived.
+        schedule = _live(conn, name, lock="update")
         check_if_match(if_match, schedule_etag(schedule.latest_version))
         users = storage.live_runs_using(conn, name, limit=6)
         if users:
@@ -227,6 +241,7 @@ def archive(core: Core, name: str, *, if_match: str | None) -> None:
                 f"schedule {name!r} is used by live runs ({listed}); archive them first"
             )
         storage.archive_schedule(conn, name, storage.utcnow())
+        audit.record(conn, principal, "schedule.archive", f"schedule/{name}")
 
     core.database.transact(work)
 

@@ -51,7 +51,13 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Most steps one range, evaluation or lease may return."
     )
     block_cache_size: int = Field(
-        2048, ge=16, description="Computed blocks kept in memory (LRU) per process."
+        65_536, ge=16, description="Computed blocks kept in memory (LRU) per process."
+    )
+    block_cache_mb: int = Field(
+        64, ge=1, description="Most memory (MB) the computed blocks kept may take per process."
+    )
+    run_cache_size: int = Field(
+        20_000, ge=16, description="Run states (timeline and horizon) kept in memory per process."
     )
     document_cache_size: int = Field(
         256, ge=4, description="Compiled schedule documents kept in memory (LRU) per process."

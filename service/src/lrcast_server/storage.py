@@ -6,15 +6,23 @@ Portable SQL only (SQLAlchemy Core): the same functions serve SQLite and Postgre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lrcast_server.tables import run_segments, runs, schedule_versions, schedules, tokens
+from lrcast_server.tables import (
+    audit,
+    run_metrics,
+    run_segments,
+    runs,
+    schedule_versions,
+    schedules,
+    tokens,
+)
 
 
 def utcnow() -> datetime:
@@ -58,6 +66,8 @@ class SegmentRecord:
     groups: dict[str, float]
     total_steps: int | None
     steps_per_epoch: int | None
+    reduction: float = 1.0
+    min_lr: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,30 @@ class RunRecord:
     binding: dict[str, Any]
     created: datetime
     updated: datetime
+    plateau: dict[str, Any] | None = None
+    plateau_state: dict[str, Any] | None = None
+    plateau_step: int = -1
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    run: str
+    step: int
+    name: str
+    value: float
+    applied: bool
+    created: datetime
+    reported_by: str | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str | None
+    action: str
+    target: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,8 @@ def _segment(row: sa.Row[Any]) -> SegmentRecord:
         groups=dict(row.groups),
         total_steps=row.total_steps,
         steps_per_epoch=row.steps_per_epoch,
+        reduction=row.reduction,
+        min_lr=row.min_lr,
     )
 
 
@@ -143,6 +179,9 @@ def _run(row: sa.Row[Any]) -> RunRecord:
         binding=dict(row.binding),
         created=_aware(row.created),
         updated=_aware(row.updated),
+        plateau=row.plateau,
+        plateau_state=row.plateau_state,
+        plateau_step=row.plateau_step,
     )
 
 
@@ -159,8 +198,16 @@ def _token(row: sa.Row[Any]) -> TokenRecord:
 # -- schedules --------------------------------------------------------------------------------
 
 
-def get_schedule(conn: Connection, name: str) -> ScheduleRecord | None:
-    row = conn.execute(sa.select(schedules).where(schedules.c.name == name)).first()
+def get_schedule(
+    conn: Connection, name: str, *, lock: Literal["share", "update"] | None = None
+) -> ScheduleRecord | None:
+    """The schedule's row; ``lock`` holds its row lock to the end of the transaction (on
+    PostgreSQL: a publish or archive waits for a bind that read the latest version, and the
+    other way round; SQLite's write transactions are serial already)."""
+    query = sa.select(schedules).where(schedules.c.name == name)
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
+    row = conn.execute(query).first()
     return _schedule(row) if row is not None else None
 
 
@@ -314,6 +361,9 @@ def insert_run(conn: Connection, run: RunRecord) -> None:
             binding=run.binding,
             created=run.created,
             updated=run.updated,
+            plateau=run.plateau,
+            plateau_state=run.plateau_state,
+            plateau_step=run.plateau_step,
         )
     )
 
@@ -339,6 +389,8 @@ def _segment_values(run_id: str, segment: SegmentRecord) -> dict[str, Any]:
         "groups": segment.groups,
         "total_steps": segment.total_steps,
         "steps_per_epoch": segment.steps_per_epoch,
+        "reduction": segment.reduction,
+        "min_lr": segment.min_lr,
     }
 
 
@@ -397,6 +449,24 @@ def record_seen(conn: Connection, run_id: str, seen: int) -> None:
     )
 
 
+def record_seen_many(conn: Connection, seen: Mapping[str, int]) -> None:
+    """``record_seen`` for many runs in one statement executed for each (one round trip on
+    drivers that batch ``executemany``)."""
+    if not seen:
+        return
+    step = sa.bindparam("seen_step", type_=sa.BigInteger)
+    conn.execute(
+        sa.update(runs)
+        .where(
+            runs.c.id == sa.bindparam("seen_run"),
+            sa.or_(runs.c.last_step_seen.is_(None), runs.c.last_step_seen < step),
+        )
+        .values(last_step_seen=step),
+        # In id order: two processes flushing the same runs never deadlock (PostgreSQL).
+        [{"seen_run": run_id, "seen_step": s} for run_id, s in sorted(seen.items())],
+    )
+
+
 def update_run(
     conn: Connection,
     run_id: str,
@@ -417,6 +487,143 @@ def update_run(
         .values(timeline_rev=timeline_rev + 1, **values)
     )
     return result.rowcount == 1
+
+
+def update_plateau(
+    conn: Connection,
+    run_id: str,
+    *,
+    plateau_step: int,
+    horizon: int,
+    timeline_rev: int,
+    values: dict[str, Any],
+    edits_timeline: bool,
+) -> bool:
+    """Store the reduce-on-plateau rule's new state if nobody applied a report, edited the
+    timeline or (when ``edits_timeline``: the report reduces lr) moved the horizon since the run
+    was read. A reduction bumps the timeline revision like any edit. False: read again."""
+    conditions = [
+        runs.c.id == run_id,
+        runs.c.plateau_step == plateau_step,
+        runs.c.timeline_rev == timeline_rev,
+    ]
+    if edits_timeline:
+        conditions.append(runs.c.horizon == horizon)
+        values = {**values, "timeline_rev": timeline_rev + 1}
+    result = conn.execute(sa.update(runs).where(*conditions).values(**values))
+    return result.rowcount == 1
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def _metric(row: sa.Row[Any]) -> MetricRecord:
+    return MetricRecord(
+        run=row.run,
+        step=row.step,
+        name=row.name,
+        value=row.value,
+        applied=bool(row.applied),
+        created=_aware(row.created),
+        reported_by=row.reported_by,
+    )
+
+
+def get_metric(conn: Connection, run_id: str, step: int, name: str) -> MetricRecord | None:
+    row = conn.execute(
+        sa.select(run_metrics).where(
+            run_metrics.c.run == run_id, run_metrics.c.step == step, run_metrics.c.name == name
+        )
+    ).first()
+    return _metric(row) if row is not None else None
+
+
+def insert_metric(conn: Connection, metric: MetricRecord) -> None:
+    conn.execute(
+        sa.insert(run_metrics).values(
+            run=metric.run,
+            step=metric.step,
+            name=metric.name,
+            value=metric.value,
+            applied=metric.applied,
+            created=metric.created,
+            reported_by=metric.reported_by,
+        )
+    )
+
+
+def list_metrics(
+    conn: Connection,
+    run_id: str,
+    *,
+    after: tuple[int, str] | None,
+    limit: int,
+    name: str | None,
+) -> list[MetricRecord]:
+    """A run's metrics by (step, name), from after ``after``."""
+    query = sa.select(run_metrics).where(run_metrics.c.run == run_id)
+    if name is not None:
+        query = query.where(run_metrics.c.name == name)
+    if after is not None:
+        step, after_name = after
+        query = query.where(
+            sa.or_(
+                run_metrics.c.step > step,
+                sa.and_(run_metrics.c.step == step, run_metrics.c.name > after_name),
+            )
+        )
+    rows = conn.execute(query.order_by(run_metrics.c.step, run_metrics.c.name).limit(limit))
+    return [_metric(row) for row in rows]
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def insert_audit(
+    conn: Connection,
+    *,
+    at: datetime,
+    actor: str | None,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+) -> None:
+    conn.execute(
+        sa.insert(audit).values(at=at, actor=actor, action=action, target=target, detail=detail)
+    )
+
+
+def list_audit(
+    conn: Connection,
+    *,
+    after: int | None,
+    limit: int,
+    target: str | None,
+    action: str | None,
+    actor: str | None,
+) -> list[AuditRecord]:
+    """Audit entries, oldest first, from after id ``after``."""
+    query = sa.select(audit)
+    if after is not None:
+        query = query.where(audit.c.id > after)
+    if target is not None:
+        query = query.where(audit.c.target == target)
+    if action is not None:
+        query = query.where(audit.c.action == action)
+    if actor is not None:
+        query = query.where(audit.c.actor == actor)
+    rows = conn.execute(query.order_by(audit.c.id).limit(limit))
+    return [
+        AuditRecord(
+            id=row.id,
+            at=_aware(row.at),
+            actor=row.actor,
+            action=row.action,
+            target=row.target,
+            detail=dict(row.detail),
+        )
+        for row in rows
+    ]
 
 
 # -- tokens -----------------------------------------------------------------------------------

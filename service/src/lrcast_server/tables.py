@@ -63,6 +63,11 @@ runs = sa.Table(
     sa.Column("binding", sa.JSON, nullable=False),
     sa.Column("created", Timestamp, nullable=False),
     sa.Column("updated", Timestamp, nullable=False),
+    # Reduce-on-plateau (migration 0002): the settings, the rule's state, and the last step it
+    # applied (the compare-and-set guard of concurrent reports; -1 before the first).
+    sa.Column("plateau", sa.JSON, nullable=True),
+    sa.Column("plateau_state", sa.JSON, nullable=True),
+    sa.Column("plateau_step", sa.BigInteger, nullable=False, server_default="-1"),
 )
 
 run_segments = sa.Table(
@@ -78,6 +83,8 @@ run_segments = sa.Table(
     sa.Column("groups", sa.JSON, nullable=False),
     sa.Column("total_steps", sa.BigInteger, nullable=True),
     sa.Column("steps_per_epoch", sa.BigInteger, nullable=True),
+    sa.Column("reduction", sa.Float, nullable=False, server_default="1.0"),
+    sa.Column("min_lr", sa.Float, nullable=False, server_default="0.0"),
     sa.ForeignKeyConstraint(
         ["schedule", "version"], ["schedule_versions.name", "schedule_versions.version"]
     ),
@@ -93,4 +100,28 @@ tokens = sa.Table(
     sa.Column("revoked", Timestamp, nullable=True),
 )
 
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    sa.Column("run", sa.String(200), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("applied", sa.Boolean, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("reported_by", sa.String(128), nullable=True),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
 sa.Index("ix_runs_schedule", runs.c.schedule)
+sa.Index("ix_audit_target", audit.c.target)

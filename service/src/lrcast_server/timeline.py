@@ -67,7 +67,16 @@ def document_key(segment: TimelineSegment) -> tuple[str, int, int | None, int | 
 def block_key(segment: TimelineSegment, k: int, block: int) -> tuple[object, ...]:
     """Everything block ``k`` of a segment depends on (groups are applied when answering)."""
     origin = segment.from_step if segment.clock == "restart" else None
-    return (*document_key(segment), segment.scale, segment.offset, origin, k, block)
+    return (
+        *document_key(segment),
+        segment.scale,
+        segment.reduction,
+        segment.min_lr,
+        segment.offset,
+        origin,
+        k,
+        block,
+    )
 
 
 def compute_block(
@@ -121,6 +130,9 @@ def edited(
         groups=groups,
         total_steps=total_steps,
         steps_per_epoch=steps_per_epoch,
+        # Plateau reductions made so far outlast edits of the binding.
+        reduction=base.reduction,
+        min_lr=base.min_lr,
     )
 
 

@@ -785,7 +785,7 @@
         h("td", { class: "small", text: Object.entries(s.groups || {}).map(([g, m]) => `${g} × ${m}`).join(", ") || "–" })))));
   }
 
-  /** Metrics, if this server exposes them (a later API version); otherwise say so. */
+  /** The run's metric reports, one chart per name (a server without the endpoint: say so). */
   async function metrics(id, box) {
     let data = null;
     try {

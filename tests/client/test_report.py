@@ -1,0 +1,70 @@
+"""Metric reports from the client and the torch shim drive reduce-on-plateau on a real server."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+import lrcast
+from lrcast._client import Client
+from lrcast.torch import RemoteLR
+from tests.client.conftest import Server
+
+SETTINGS = {"metric": "loss", "patience": 2, "cooldown": 1, "factor": 0.5, "min_lr": 0.05}
+LOSSES = [1.0] * 7 + [0.5] * 4 + [0.6] * 12 + [0.2] + [0.3] * 10
+
+
+def _bind_plateau_run(server: Server, client: Client, name: str) -> None:
+    client.publish(name, {"curves": {"lr": {"type": "constant", "value": 1.0}}})
+    client.bind_run(name, name, block=1, plateau=SETTINGS)
+
+
+def test_remote_lr_per_step_reproduces_torch_reduce_lr_on_plateau(
+    server: Server, client: Client, name: str
+) -> None:
+    _bind_plateau_run(server, client, name)
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    torch_scheduler = ReduceLROnPlateau(
+        reference, **{k: v for k, v in SETTINGS.items() if k != "metric"}
+    )
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=123.0)
+    scheduler = RemoteLR(optimizer, name, client=client, mode="per_step", metric="loss")
+    expected, got = [], []
+    for loss in LOSSES:
+        expected.append(reference.param_groups[0]["lr"])
+        got.append(optimizer.param_groups[0]["lr"])
+        torch_scheduler.step(loss)
+        scheduler.step(loss)
+    expected.append(reference.param_groups[0]["lr"])
+    got.append(optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    assert min(expected) == 0.05  # reduced down to the floor
+
+
+def test_client_report_is_idempotent_and_refuses_a_changed_value(
+    server: Server, client: Client, name: str
+) -> None:
+    _bind_plateau_run(server, client, name)
+    client.report(name, 0, "loss", 0.75)
+    client.report(name, 0, "loss", 0.75)
+    with pytest.raises(lrcast.ConflictError):
+        client.report(name, 0, "loss", 0.5)
+    items = httpx.get(f"{server.url}/v1/runs/{name}/metrics").json()["items"]
+    assert [(m["step"], m["name"], m["value"], m["applied"]) for m in items] == [
+        (0, "loss", 0.75, True)
+    ]
+
+
+def test_edit_run_changes_and_stops_reduce_on_plateau(
+    server: Server, client: Client, name: str
+) -> None:
+    _bind_plateau_run(server, client, name)
+    edited = client.edit_run(name, plateau={**SETTINGS, "patience": 5})
+    assert edited.plateau is not None
+    assert edited.plateau.patience == 5
+    stopped = client.edit_run(name, plateau=None)
+    assert stopped.plateau is None
+    assert client.get_run(name).plateau is None
