@@ -56,5 +56,6 @@ def test_ranks_see_the_same_values_and_the_server_one_lease_per_block(
     assert len(edit) == 2
     assert ranks[0][edit[1]] != ranks[0][edit[1] - 1]
     leases = own_server.requests(r"^GET /v1/runs/dist/lease")
-    assert len(leases) == len(set(leases)) == -(-(STEPS + 1) // BLOCK)
+    # One request per block at most for the whole job (a fast loop leases several at once).
+    assert 1 <= len(leases) == len(set(leases)) <= -(-(STEPS + 1) // BLOCK)
     assert len(own_server.requests(r"^GET /v1/runs/dist/lr")) == 0

@@ -293,3 +293,20 @@ def test_remote_lr_drives_a_hugging_face_trainer(
     )
     trainer.train()
     assert seen == expected(client, run, range(12))["lr"]
+
+
+def test_a_trainer_faster_than_the_round_trip_gets_longer_leases(
+    server: Server, client: Client, name: str
+) -> None:
+    bind(client, name, COSINE, block=16)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(optimizer, name, client=client)
+    seen = []
+    for _ in range(2000):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen == expected(client, name, range(2000))["lr"]
+    leases = server.requests(rf"^GET /v1/runs/{name}/lease")
+    assert len(leases) < 2000 // 16
+    assert max(int(lease.rsplit("blocks=", 1)[1]) for lease in leases) > 1

@@ -30,8 +30,13 @@ from typing import Any, Literal
 from lrcast._client import Client
 from lrcast._errors import LrcastError
 from lrcast._evaluate import CompiledDocument, compile_document
-from lrcast._exceptions import ServerError, TooManyRequestsError, TransportError
-from lrcast._schemas import Lease, TimelineSegment
+from lrcast._exceptions import (
+    InvalidRequestError,
+    ServerError,
+    TooManyRequestsError,
+    TransportError,
+)
+from lrcast._schemas import MAX_LEASE_BLOCKS, Lease, TimelineSegment
 from lrcast._timeline import segment_block, segment_for
 
 log = logging.getLogger("lrcast")
@@ -43,6 +48,8 @@ Column = list[float | None]
 MODES: tuple[Mode, ...] = ("lease", "per_step")
 ON_OUTAGE: tuple[OnOutage, ...] = ("extrapolate", "hold", "wait", "raise")
 PREFETCH_AT = 0.5
+AHEAD_STEPS = 8192
+"""How many steps an adaptive lease may cover at most (under the server's default limit)."""
 """Fraction of a block served before the next one is fetched."""
 WAIT_BACKOFF = 5.0
 """Longest pause between two attempts with ``on_outage="wait"``."""
@@ -150,6 +157,9 @@ class LeaseEngine:
         self.mode: Mode = mode
         self.on_outage: OnOutage = on_outage
         self.blocks = blocks
+        self.ahead = blocks
+        """Blocks asked per lease now: doubles whenever the trainer had to wait for one, so a
+        lease lasts longer than a round trip (never more than :data:`AHEAD_STEPS` steps)."""
         self.broadcast = broadcast
         self.leader = leader
         self.owns_client = owns_client
@@ -238,6 +248,8 @@ class LeaseEngine:
                     # Still away: go on locally, and let that attempt finish in the background.
                     self._pending = pending
                     return self._fallback(step, None)
+                if not pending.done():
+                    self._grow()
                 block = self._from_lease(pending.result())
                 if not block.start <= step < block.stop:
                     block = self._from_lease(self._fetch(step))
@@ -253,7 +265,20 @@ class LeaseEngine:
         return block
 
     def _fetch(self, step: int) -> Lease:
-        return self.client.lease(self.run, step, blocks=self.blocks)
+        try:
+            return self.client.lease(self.run, step, blocks=self.ahead)
+        except InvalidRequestError:
+            if self.ahead == self.blocks:
+                raise
+            # A server configured for shorter leases: go back to what the caller asked.
+            self.ahead = self.blocks
+            return self.client.lease(self.run, step, blocks=self.ahead)
+
+    def _grow(self) -> None:
+        """The trainer outran the round trip: ask for twice as many blocks next time."""
+        size = self._known.size or 1
+        limit = max(min(MAX_LEASE_BLOCKS, AHEAD_STEPS // size), self.blocks)
+        self.ahead = min(self.ahead * 2, limit)
 
     def _prefetch(self, step: int) -> None:
         pending = self._pending
