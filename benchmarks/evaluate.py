@@ -53,16 +53,21 @@ def torch_seconds(n: int, warm: int) -> float:
         return time.perf_counter() - start
 
 
+def run(steps: int = 1_000_000, repeats: int = 5, torch_repeats: int = 3) -> tuple[float, float]:
+    """Median seconds of lrcast and of torch for ``steps`` steps."""
+    warm = steps // 100
+    ours = statistics.median(lrcast_seconds(steps, warm) for _ in range(repeats))
+    theirs = statistics.median(torch_seconds(steps, warm) for _ in range(torch_repeats))
+    return ours, theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch-repeats", type=int, default=3)
     args = parser.parse_args()
-    warm = args.steps // 100
-
-    ours = statistics.median(lrcast_seconds(args.steps, warm) for _ in range(args.repeats))
-    theirs = statistics.median(torch_seconds(args.steps, warm) for _ in range(args.torch_repeats))
+    ours, theirs = run(args.steps, args.repeats, args.torch_repeats)
     print(f"steps                      {args.steps:>12,}")
     print(f"lrcast.evaluate (median)   {ours * 1e3:>12.1f} ms")
     print(f"torch scheduler.step()     {theirs * 1e3:>12.1f} ms")
