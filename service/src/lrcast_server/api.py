@@ -577,6 +577,7 @@ audit_routes = APIRouter(prefix="/v1", tags=["audit"])
     "admin role.",
     response_model=AuditPage,
     responses=problems(422),
+    openapi_extra={"x-lrcast-role": "admin"},
 )
 async def read_audit(
     _: Admin,

@@ -150,6 +150,16 @@ def _docs(app: FastAPI) -> None:
         return FileResponse(STATIC / "favicon.png", media_type="image/png")
 
 
+def _without_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is left out, never sent as null: document only its real type
+    (``anyOf: [T, null]`` made clients send ``If-Match: null``)."""
+    schema = parameter.get("schema", {})
+    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if not parameter.get("required") and len(options) == 1 < len(schema["anyOf"]):
+        del schema["anyOf"]
+        schema.update(options[0])
+
+
 def _refine_openapi(app: FastAPI) -> None:
     """Document error responses with the one media type they are sent with, and the token as
     optional for reads (open on loopback, needed beyond it)."""
@@ -160,8 +170,12 @@ def _refine_openapi(app: FastAPI) -> None:
             schema = build()
             for path, item in schema["paths"].items():
                 for method, operation in item.items():
-                    if operation.get("security") and (method == "get" or path == "/v1/evaluate"):
+                    read = method == "get" or path == "/v1/evaluate"
+                    admin = operation.get("x-lrcast-role") == "admin"
+                    if operation.get("security") and read and not admin:
                         operation["security"] = [*operation["security"], {}]
+                    for parameter in operation.get("parameters", []):
+                        _without_null(parameter)
                     for code, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
                         if code[0] in "45" and PROBLEM_CONTENT_TYPE in content:

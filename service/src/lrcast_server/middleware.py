@@ -8,6 +8,7 @@ every request it does not fully understand to the app, which then answers (or re
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,6 +22,7 @@ from lrcast_server import observability, runs
 from lrcast_server.auth import Role, authorize
 from lrcast_server.core import Core, log
 from lrcast_server.errors import (
+    InvalidRequestError,
     LrcastServerError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -128,6 +130,36 @@ class HotPath:
         future.add_done_callback(self._flushes.discard)
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why the app must not see this JSON body (a duplicated key, which ``json`` would resolve
+    silently to the last value, or nesting too deep to decode), or None; leaves any other
+    invalid JSON to the app, which names it."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as exc:
+        return f"the body is not valid JSON: duplicate key {exc.args[0]!r}"
+    except RecursionError:
+        return "the body is not valid JSON: nested too deeply"
+    except json.JSONDecodeError:
+        pass
+    except ValueError as exc:  # an integer of more digits than int() converts
+        return f"the body is not valid JSON: {exc}"
+    return None
+
+
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` (413) whether or not they announce their length,
     and bodies that are not JSON (415); hand the app the body read whole."""
@@ -170,6 +202,22 @@ class BodyLimit:
                 ),
             )
             return
+        try:
+            body.decode()
+        except UnicodeDecodeError as exc:
+            # JSON is UTF-8 (RFC 8259); FastAPI would answer an undocumented 400.
+            detail = f"the body is not valid JSON: not UTF-8 at byte {exc.start}"
+            await _send_problem(
+                send, InvalidRequestError(detail, errors=[lrcast.ErrorDetail("", detail)])
+            )
+            return
+        if body:
+            problem = _json_problem(body)
+            if problem is not None:
+                await _send_problem(
+                    send, InvalidRequestError(problem, errors=[lrcast.ErrorDetail("", problem)])
+                )
+                return
         replayed = False
 
         async def replay() -> Message:
