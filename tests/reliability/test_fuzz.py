@@ -70,5 +70,7 @@ def test_schemathesis_finds_no_failure(cluster: Callable[..., Cluster], tmp_path
     print(
         f"\nfuzz: {EXAMPLES} examples per operation, {cases} scenarios, {elapsed:.0f}s\n{summary}"
     )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert done.returncode == 0, (
+        done.stdout[-6000:] + done.stderr[-2000:] + "\nserver log:\n" + server.logs()[-6000:]
+    )
     assert ADMIN_TOKEN not in server.logs()
