@@ -238,3 +238,8 @@ def test_parse_curve_errors_have_paths_relative_to_the_curve() -> None:
     with pytest.raises(lrcast.ScheduleValidationError) as info:
         lrcast.parse_curve({"type": "warmup", "steps": 5, "then": {"type": "cosine", "start": 1}})
     assert [str(e) for e in info.value.errors] == ["then.steps: field required"]
+
+
+def test_json_text_with_a_duplicated_key_is_refused() -> None:
+    text = '{"curves": {"lr": {"type": "constant", "value": 1}, "lr": {"type": "constant"}}}'
+    assert errors_of(text) == ["not valid JSON: duplicate key 'lr'"]

@@ -84,6 +84,24 @@ def validation_errors(exc: pydantic.ValidationError) -> list[ErrorDetail]:
     return error_details(exc.errors())
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (``json`` would silently keep the last)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def loads_strict(text: str | bytes | bytearray) -> Any:
+    """``json.loads``, refusing an object that repeats a key (:class:`DuplicateKeyError`)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def _size_checked(data: Any) -> Any:
     """Decode JSON text and refuse documents over the size limit."""
     if isinstance(data, str | bytes | bytearray):
@@ -92,8 +110,11 @@ def _size_checked(data: Any) -> Any:
                 [ErrorDetail("", f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")]
             )
         try:
-            return json.loads(data)
-        except ValueError as exc:
+            return loads_strict(data)
+        except DuplicateKeyError as exc:
+            message = f"not valid JSON: duplicate key {exc.args[0]!r}"
+            raise ScheduleValidationError([ErrorDetail("", message)]) from None
+        except (ValueError, RecursionError) as exc:
             raise ScheduleValidationError([ErrorDetail("", f"not valid JSON: {exc}")]) from None
     return data
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 import lrcast
 from lrcast._schemas import RUN_ID_PATTERN
+from lrcast._validation import DuplicateKeyError, loads_strict
 from lrcast_server import observability, runs
 from lrcast_server.auth import Role, authorize
 from lrcast_server.core import Core, log
@@ -130,26 +131,13 @@ class HotPath:
         future.add_done_callback(self._flushes.discard)
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
 def _json_problem(body: bytes) -> str | None:
     """Why the app must not see this JSON body (a duplicated key, which ``json`` would resolve
     silently to the last value, or nesting too deep to decode), or None; leaves any other
     invalid JSON to the app, which names it."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
-    except _DuplicateKeyError as exc:
+        loads_strict(body)
+    except DuplicateKeyError as exc:
         return f"the body is not valid JSON: duplicate key {exc.args[0]!r}"
     except RecursionError:
         return "the body is not valid JSON: nested too deeply"
