@@ -3,97 +3,30 @@ with its own temp data directory and admin token, always stopped at the end."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from lrcast._client import Client
 from lrcast._config import Retry
+from tests.service.helpers import Server as ProcessServer
+from tests.service.helpers import free_port
 
 ADMIN_TOKEN = "client-tests-admin-token-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
-class Server:
-    """A real ``lrcast-server serve`` process (access log on, to count requests)."""
+class Server(ProcessServer):
+    """A real ``lrcast-server serve`` process with this suite's admin token and the access log
+    on (to count requests)."""
 
-    data_dir: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        log = self.data_dir / f"server-{len(self.logs)}.log"
-        self.logs.append(log)
-        env = {
-            **os.environ,
-            "LRCAST_ADMIN_TOKEN": ADMIN_TOKEN,
-            "LRCAST_DATA_DIR": str(self.data_dir),
-        }
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "lrcast_server.cli", "serve"),
-                    *("--port", str(self.port), "--access-log", "--log-level", "info"),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start: {log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def requests(self, pattern: str) -> list[str]:
-        """The access-log lines of requests whose ``METHOD path?query`` matches ``pattern``."""
-        found = []
-        for log in self.logs:
-            for line in log.read_text(errors="replace").splitlines():
-                match = re.search(r'"([A-Z]+ \S+) HTTP/[\d.]+"', line)
-                if match and re.search(pattern, match[1]):
-                    found.append(match[1])
-        return found
+    env: dict[str, str] = field(default_factory=lambda: {"LRCAST_ADMIN_TOKEN": ADMIN_TOKEN})
+    args: tuple[str, ...] = ("--access-log", "--log-level", "info")
 
 
 def start_server(data_dir: Path) -> Server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,8 +96,12 @@ class Server:
     port: int
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ("--log-level", "warning")
+    """Further ``serve`` options (``--access-log``, ``--log-level info`` …)."""
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    logs: list[Path] = field(default_factory=list)
+    """Every log this server wrote, one per start."""
 
     @property
     def url(self) -> str:
@@ -104,20 +109,14 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         self.log = self.data_dir / f"server-{self.port}-{time.monotonic_ns()}.log"
+        self.logs.append(self.log)
         env = {**os.environ, **self.env, "LRCAST_DATA_DIR": str(self.data_dir)}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "lrcast_server.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                    "--log-level",
-                    "warning",
+                    *(sys.executable, "-m", "lrcast_server.cli", "serve"),
+                    *("--port", str(self.port), "--workers", str(self.workers)),
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -146,3 +145,14 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def requests(self, pattern: str) -> list[str]:
+        """The access-log lines (``--access-log``) of requests whose ``METHOD path?query``
+        matches ``pattern``."""
+        found = []
+        for log in self.logs:
+            for line in log.read_text(errors="replace").splitlines():
+                match = re.search(r'"([A-Z]+ \S+) HTTP/[\d.]+"', line)
+                if match and re.search(pattern, match[1]):
+                    found.append(match[1])
+        return found
