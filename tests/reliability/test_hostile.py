@@ -15,6 +15,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -176,7 +177,10 @@ def test_a_streamed_body_over_the_limit_is_413(unchanged: Api) -> None:
                 headers={**unchanged.headers, **JSON_TYPE},
             )
 
-    response = asyncio.run(put())
+    # A thread of its own: a session-wide Playwright browser (tests/dashboard) may hold the main
+    # thread's event loop, where asyncio.run refuses to start another.
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(asyncio.run, put()).result()
     assert "content-length" not in response.request.headers
     assert_problem(response, 413)
     COUNTS["oversized"] += 1
