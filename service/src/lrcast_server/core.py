@@ -9,6 +9,7 @@ horizon with one conditional single-row update (``WHERE horizon < :new AND timel
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -51,35 +52,12 @@ class RunState:
 
 
 def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
-    return TimelineSegment(
-        from_step=record.from_step,
-        schedule=record.schedule,
-        version=record.version,
-        scale=record.scale,
-        offset=record.offset,
-        clock="restart" if record.clock == "restart" else "global",
-        groups=record.groups,
-        total_steps=record.total_steps,
-        steps_per_epoch=record.steps_per_epoch,
-        reduction=record.reduction,
-        min_lr=record.min_lr,
-    )
+    # The stored record and the API model have the same fields, by design: one vocabulary.
+    return TimelineSegment.model_validate(dataclasses.asdict(record))
 
 
 def to_record(segment: TimelineSegment) -> storage.SegmentRecord:
-    return storage.SegmentRecord(
-        from_step=segment.from_step,
-        schedule=segment.schedule,
-        version=segment.version,
-        scale=segment.scale,
-        offset=segment.offset,
-        clock=segment.clock,
-        groups=dict(segment.groups),
-        total_steps=segment.total_steps,
-        steps_per_epoch=segment.steps_per_epoch,
-        reduction=segment.reduction,
-        min_lr=segment.min_lr,
-    )
+    return storage.SegmentRecord(**segment.model_dump())
 
 
 def block_bytes(values: BlockValues) -> int:
