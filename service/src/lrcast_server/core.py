@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 import weakref
@@ -39,6 +40,7 @@ log = logging.getLogger("lrcast_server")
 
 DocumentKey = tuple[str, int, int | None, int | None]
 COMMIT_ATTEMPTS = 100
+SEEN_FLUSH_SHARE = 50
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Core:
         self._runs_lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self._seen_lock = threading.Lock()
-        self._seen_flushed = time.monotonic()
+        self._seen_due = time.monotonic() + settings.seen_flush_seconds
 
     # -- documents and blocks -----------------------------------------------------------------
 
@@ -210,27 +212,33 @@ class Core:
     # -- last step seen ------------------------------------------------------------------------
 
     def note_seen(self, run_id: str, step: int) -> bool:
-        """Remember that a trainer asked about ``step``; True when a flush is due."""
+        """Remember that a trainer asked about ``step``; True when a flush is due (the caller
+        then runs :meth:`flush_seen`, and no other flush is due until it has)."""
         previous = self._seen.get(run_id)
         if previous is None or step > previous:
             self._seen[run_id] = step
-        now = time.monotonic()
-        if now - self._seen_flushed < self.settings.seen_flush_seconds:
+        if time.monotonic() < self._seen_due:
             return False
-        self._seen_flushed = now
+        self._seen_due = math.inf
         return True
 
     def flush_seen(self) -> None:
-        """Write the steps seen since the last flush (at most once per interval)."""
+        """Write the steps seen since the last flush. The next is due after
+        ``seen_flush_seconds``, or later if this one took long: writing a statistic for
+        thousands of runs never takes more than 1/SEEN_FLUSH_SHARE of the process's time."""
+        began = time.monotonic()
         with self._seen_lock:
             pending, self._seen = self._seen, {}
-        if not pending:
-            return
         try:
-            with self.database.write() as conn:
-                storage.record_seen_many(conn, pending)
+            if pending:
+                with self.database.write() as conn:
+                    storage.record_seen_many(conn, pending)
         except Exception:  # a lost update of a statistic must not fail anything
             log.exception("could not record the last steps seen")
+        finally:
+            ended = time.monotonic()
+            wait = max(self.settings.seen_flush_seconds, (ended - began) * SEEN_FLUSH_SHARE)
+            self._seen_due = ended + wait
 
     def known_seen(self, run_id: str, stored: int | None) -> int | None:
         mine = self._seen.get(run_id)

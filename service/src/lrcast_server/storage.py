@@ -438,33 +438,37 @@ def _at_least(seen: int) -> sa.ColumnElement[Any]:
     )
 
 
-def record_seen(conn: Connection, run_id: str, seen: int) -> None:
-    conn.execute(
-        sa.update(runs)
-        .where(
-            runs.c.id == run_id,
-            sa.or_(runs.c.last_step_seen.is_(None), runs.c.last_step_seen < seen),
-        )
-        .values(last_step_seen=seen)
+_SEEN_STEP = sa.bindparam("seen_step", type_=sa.BigInteger)
+_RECORD_SEEN = (
+    sa.update(runs)
+    .where(
+        runs.c.id == sa.bindparam("seen_run"),
+        sa.or_(runs.c.last_step_seen.is_(None), runs.c.last_step_seen < _SEEN_STEP),
     )
+    .values(last_step_seen=_SEEN_STEP)
+)
+_record_seen_sql: dict[str, tuple[str, tuple[str, ...] | None]] = {}
 
 
 def record_seen_many(conn: Connection, seen: Mapping[str, int]) -> None:
-    """``record_seen`` for many runs in one statement executed for each (one round trip on
-    drivers that batch ``executemany``)."""
+    """Raise each run's last step seen to the step given (never lower it), in one
+    ``executemany`` handed straight to the driver: this runs every second for every run a
+    process answered, and SQLAlchemy's per-row work would be most of its cost."""
     if not seen:
         return
-    step = sa.bindparam("seen_step", type_=sa.BigInteger)
-    conn.execute(
-        sa.update(runs)
-        .where(
-            runs.c.id == sa.bindparam("seen_run"),
-            sa.or_(runs.c.last_step_seen.is_(None), runs.c.last_step_seen < step),
-        )
-        .values(last_step_seen=step),
-        # In id order: two processes flushing the same runs never deadlock (PostgreSQL).
-        [{"seen_run": run_id, "seen_step": s} for run_id, s in sorted(seen.items())],
-    )
+    dialect = conn.dialect
+    if dialect.name not in _record_seen_sql:
+        compiled = _RECORD_SEEN.compile(dialect=dialect)
+        order = compiled.positiontup if compiled.positional else None
+        positions = tuple(order) if order is not None else None
+        _record_seen_sql[dialect.name] = (str(compiled), positions)
+    sql, positions = _record_seen_sql[dialect.name]
+    # In id order: two processes flushing the same runs never deadlock (PostgreSQL).
+    rows = [{"seen_run": run_id, "seen_step": step} for run_id, step in sorted(seen.items())]
+    if positions is None:
+        conn.exec_driver_sql(sql, rows)
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[name] for name in positions) for row in rows])
 
 
 def update_run(
