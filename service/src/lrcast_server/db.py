@@ -19,10 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -37,6 +33,10 @@ PG_TRANSIENT = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_
 PG_UNIQUE_VIOLATION = "23505"
 # Serialises migrations of replicas starting together (an arbitrary constant: "lrcast").
 PG_MIGRATION_LOCK = 0x6C7263617374
+
+HEAD_REVISION = "0002"
+"""The newest migration in ``migrations/versions`` (a test keeps it equal to alembic's head):
+a database already there is recognised without importing alembic."""
 
 
 class LostRaceError(Exception):
@@ -149,22 +149,36 @@ def _is_transient(exc: OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _alembic_config(conn: Connection) -> Config:
+def schema_revisions(conn: Connection) -> list[str]:
+    """The migrations the database is at, read with plain SQLAlchemy (none when it is new)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return []
+    return list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def migrate(database: Database) -> None:
+    """Create or upgrade the schema to the newest migration (when up to date: one read, and
+    alembic is not imported)."""
+    with database.read() as conn:
+        if schema_revisions(conn) == [HEAD_REVISION]:
+            return
+    with database.write() as conn:
+        if database.dialect == "postgresql":
+            # Replicas starting together: one migrates, the others wait, then find it done.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        if schema_revisions(conn) != [HEAD_REVISION]:
+            _upgrade(conn)
+
+
+def _upgrade(conn: Connection) -> None:
+    # Imported here: alembic and mako take about a tenth of the server's start to import, and
+    # a database already at the head (every start but the first after an upgrade) needs neither.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("lrcast_server").joinpath("migrations"))
     )
     config.attributes["connection"] = conn
-    return config
-
-
-def migrate(database: Database) -> None:
-    """Create or upgrade the schema to the newest migration (a no-op when up to date)."""
-    with database.write() as conn:
-        if database.dialect == "postgresql":
-            # Replicas starting together: one migrates, the others wait, then find it done.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
-        config = _alembic_config(conn)
-        head = ScriptDirectory.from_config(config).get_current_head()
-        if MigrationContext.configure(conn).get_current_revision() != head:
-            command.upgrade(config, "head")
+    command.upgrade(config, "head")

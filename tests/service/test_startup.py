@@ -1,0 +1,131 @@
+"""Start-up: a database already at the newest migration is recognised without importing
+alembic, and one that is not is upgraded once however many processes start together."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from lrcast_server import Settings, db
+from lrcast_server.db import HEAD_REVISION, Database, migrate, schema_revisions
+
+MIGRATIONS = str(resources.files("lrcast_server").joinpath("migrations"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (
+        request.getfixturevalue("postgres_url")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path / 'lrcast.db'}"
+    )
+    database = Database.from_url(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def upgrades(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The URL of the database each time alembic is asked to upgrade one."""
+    done: list[str] = []
+    upgrade = db._upgrade
+
+    def counted(conn: sa.Connection) -> None:
+        done.append(str(conn.engine.url))
+        upgrade(conn)
+
+    monkeypatch.setattr(db, "_upgrade", counted)
+    return done
+
+
+def revisions(database: Database) -> list[str]:
+    with database.read() as conn:
+        return schema_revisions(conn)
+
+
+def upgrade_to(database: Database, revision: str) -> None:
+    with database.write() as conn:
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    assert ScriptDirectory(MIGRATIONS).get_heads() == [HEAD_REVISION]
+
+
+def test_a_new_database_has_no_revision_until_migrated(database: Database) -> None:
+    assert revisions(database) == []
+    migrate(database)
+    assert revisions(database) == [HEAD_REVISION]
+
+
+def test_a_database_at_an_older_revision_is_upgraded(database: Database) -> None:
+    upgrade_to(database, "0001")
+    assert revisions(database) == ["0001"]
+    migrate(database)
+    assert revisions(database) == [HEAD_REVISION]
+
+
+def test_a_database_at_the_head_is_left_alone(database: Database, upgrades: list[str]) -> None:
+    migrate(database)
+    migrate(database)
+    assert len(upgrades) == 1
+
+
+def test_a_database_at_a_revision_this_server_does_not_know_is_refused(
+    database: Database,
+) -> None:
+    migrate(database)
+    with database.write() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(CommandError, match="9999"):
+        migrate(database)
+
+
+def test_processes_starting_together_on_a_new_database_upgrade_it_once(
+    database: Database, upgrades: list[str]
+) -> None:
+    others = [Database.from_url(str(database.engine.url)) for _ in range(3)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(migrate, [database, *others]))
+    for other in others:
+        other.dispose()
+    assert len(upgrades) == 1
+    assert revisions(database) == [HEAD_REVISION]
+
+
+LOADED = (
+    "import sys; from lrcast_server import create_app; create_app(); "
+    "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'})))"
+)
+
+
+@pytest.mark.parametrize("at_head", [True, False], ids=["at-head", "new"])
+def test_the_app_imports_alembic_only_to_upgrade(settings: Settings, at_head: bool) -> None:
+    if at_head:
+        database = Database.from_url(settings.resolved_database_url)
+        migrate(database)
+        database.dispose()
+    env = {
+        **os.environ,
+        "LRCAST_DATA_DIR": str(settings.data_dir),
+        "LRCAST_DATABASE_URL": settings.resolved_database_url,
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOADED], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == ([] if at_head else ["alembic", "mako"])
