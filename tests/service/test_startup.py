@@ -1,5 +1,5 @@
-"""Start-up: a database already at the newest migration is recognised without importing
-alembic, and one that is not is upgraded once however many processes start together."""
+"""Start-up: the schema is upgraded once per start, before any worker serves, and a database
+already at the newest migration is recognised without importing alembic."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,11 +18,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from uvicorn.importer import import_from_string
 
-from lrcast_server import Settings, db
+from lrcast_server import Settings, cli, db, get_settings, observability
+from lrcast_server.auth import list_tokens
 from lrcast_server.db import HEAD_REVISION, Database, migrate, schema_revisions
 
 MIGRATIONS = str(resources.files("lrcast_server").joinpath("migrations"))
+ADMIN = "startup-test-admin-token"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -129,3 +133,65 @@ def test_the_app_imports_alembic_only_to_upgrade(settings: Settings, at_head: bo
         [sys.executable, "-c", LOADED], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert loaded == ([] if at_head else ["alembic", "mako"])
+
+
+@pytest.fixture
+def serve_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """``serve`` options on a new SQLite database. The CLI writes its options to the
+    environment: setting them here first has them undone after the test."""
+    monkeypatch.delenv("LRCAST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("LRCAST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LRCAST_PORT", "8000")
+    monkeypatch.setenv("LRCAST_WORKERS", "1")
+    monkeypatch.setenv("LRCAST_ADMIN_TOKEN", ADMIN)
+    monkeypatch.setenv(observability.MULTIPROC_ENV, str(tmp_path))
+    yield ["serve", "--data-dir", str(tmp_path), "--port", "8000"]
+    get_settings.cache_clear()
+
+
+def start_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+    """Stand in for uvicorn: note the database as each start finds it, then build the app
+    of every worker the way uvicorn does (the factory named by its import string)."""
+    starts: list[dict[str, Any]] = []
+
+    def run(app: str, *, factory: bool, workers: int, **options: Any) -> None:
+        assert factory
+        database = Database.from_url(f"sqlite:///{tmp_path / 'lrcast.db'}")
+        before = revisions(database)
+        tokens = [token.name for token in list_tokens(database)] if before else []
+        database.dispose()
+        create_app = import_from_string(app)
+        for _ in range(workers):
+            create_app().state.core.close()
+        starts.append({"revisions": before, "tokens": tokens})
+
+    monkeypatch.setattr("uvicorn.run", run)
+    return starts
+
+
+def test_serve_with_several_workers_upgrades_the_database_once_before_they_start(
+    serve_args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    upgrades: list[str],
+) -> None:
+    starts = start_workers(monkeypatch, tmp_path)
+    assert cli.main([*serve_args, "--workers", "3"]) == 0
+    assert starts == [{"revisions": [HEAD_REVISION], "tokens": ["env-admin"]}]
+    assert len(upgrades) == 1
+
+
+def test_serve_with_one_worker_upgrades_the_database_once_as_it_builds_the_app(
+    serve_args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    upgrades: list[str],
+) -> None:
+    starts = start_workers(monkeypatch, tmp_path)
+    assert cli.main([*serve_args, "--workers", "1"]) == 0
+    assert starts == [{"revisions": [], "tokens": []}]
+    assert len(upgrades) == 1
+    database = Database.from_url(f"sqlite:///{tmp_path / 'lrcast.db'}")
+    assert revisions(database) == [HEAD_REVISION]
+    assert [token.name for token in list_tokens(database)] == ["env-admin"]
+    database.dispose()

@@ -96,14 +96,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     return get_settings()
 
 
+def _prepare(settings: Settings) -> None:
+    """Migrate the database and seed the admin token (what create_app does in each worker)."""
+    database = Database.from_url(settings.resolved_database_url)
+    try:
+        migrate(database)
+        if settings.admin_token is not None:
+            seed_admin_token(database, settings.admin_token.get_secret_value())
+    finally:
+        database.dispose()
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    database = Database.from_url(settings.resolved_database_url)
-    migrate(database)
-    if settings.admin_token is not None:
-        seed_admin_token(database, settings.admin_token.get_secret_value())
-    database.dispose()
+    if settings.workers > 1:
+        # Once, before the workers start: each one's create_app then finds the schema at the
+        # head and the token seeded. A single server process does both in create_app.
+        _prepare(settings)
     reads = "need a token" if settings.reads_need_token else "open (no token needed)"
     if settings.insecure and not is_loopback(settings.host):
         print("lrcast-server: --insecure: reads are open to anyone who can reach the port")
