@@ -25,3 +25,15 @@ def test_weighed_lru_keeps_its_total_weight_under_the_bound() -> None:
     assert cache.weight == 6
     cache.pop("d")
     assert cache.weight == 4
+
+
+def test_without_refresh_a_read_does_not_count_but_a_put_does() -> None:
+    cache: LRU[str, int] = LRU(2, refresh=False)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # not a use: "a" is still the first evicted
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
+    cache.put("b", 4)  # put again: now the newest
+    cache.put("d", 5)
+    assert (cache.get("b"), cache.get("c"), cache.get("d")) == (4, None, 5)

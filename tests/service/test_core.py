@@ -105,9 +105,9 @@ def test_last_steps_seen_from_two_processes_keep_the_highest(cores: list[Core]) 
     answer(a, "q", 10)
     for step in (40, 35, 90):  # answered from memory: only noted, written at the next flush
         assert runs.answer_from_memory(a, "r", step) is not None
-        a.note_seen("r", step)
-    b.note_seen("r", 60)
-    b.note_seen("q", 70)
+    answer(b, "r", 60)
+    answer(b, "q", 70)
+    assert runs.get(a, "r")[0].last_step_seen == 90  # what this process saw, before a flush
     a.flush_seen()
     b.flush_seen()  # r: 60 < 90 already stored, and never lowers it
     stored = {run: runs.get(b, run)[0].last_step_seen for run in ("r", "q", "idle")}
@@ -121,10 +121,10 @@ def test_a_slow_flush_of_steps_seen_postpones_the_next(
     clock = iter([100.0, 103.0, 103.0, 200.0, 253.5, 400.0])
     monkeypatch.setattr("lrcast_server.core.time.monotonic", lambda: next(clock))
     a.flush_seen()  # took 3 s: no flush due for 50 times that
-    assert not a.note_seen("r", 1)  # at 103 s
-    assert not a.note_seen("r", 2)  # at 200 s
-    assert a.note_seen("r", 3)  # at 253.5 s
-    assert not a.note_seen("r", 4)  # due, but the flush asked for has not run yet
+    assert not a.seen_due()  # at 103 s
+    assert not a.seen_due()  # at 200 s
+    assert a.seen_due()  # at 253.5 s
+    assert not a.seen_due()  # due, but the flush asked for has not run yet
 
 
 def test_horizon_is_written_once_per_block(

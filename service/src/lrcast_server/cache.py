@@ -4,11 +4,15 @@ and run states.
 Only immutable things are cached (a schedule version, a block computed from one segment, a run
 state valid up to its horizon), so a cached entry is never stale; the bounds only limit memory:
 a number of entries and, when ``weigh`` is given, a total weight (bytes, say).
+
+With ``refresh=False`` a read does not count as a use: the first entry put (or put again) is
+the first evicted. That spares the hot path a write to cold memory per read, for caches whose
+live entries are put again as they change (a run state at each new horizon) or cheap to
+recompute (a block).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -25,8 +29,10 @@ class LRU(Generic[K, V]):
         *,
         weigh: Callable[[V], int] | None = None,
         max_weight: int | None = None,
+        refresh: bool = True,
     ) -> None:
         self._size = size
+        self._refresh = refresh
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         self._weigh = weigh if max_weight is not None else None
@@ -37,11 +43,14 @@ class LRU(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         # Lock-free: each OrderedDict call is atomic under the GIL; a key evicted between the
-        # two calls only misses its refresh.
+        # two calls only misses its refresh. (No contextlib.suppress: on the hot path it would
+        # cost more than the lookup.)
         value = self._items.get(key)
-        if value is not None:
-            with contextlib.suppress(KeyError):
+        if value is not None and self._refresh:
+            try:
                 self._items.move_to_end(key)
+            except KeyError:
+                return value
         return value
 
     def put(self, key: K, value: V) -> None:

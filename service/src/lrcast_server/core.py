@@ -43,14 +43,46 @@ COMMIT_ATTEMPTS = 100
 SEEN_FLUSH_SHARE = 50
 
 
-@dataclass(frozen=True)
+class BlockSource:
+    """The blocks of every segment with one :func:`block_key`: interned, so runs that would
+    compute the same blocks share them, and a block is cached under ``(source, k)``, a key
+    as cheap to hash and compare as two integers."""
+
+    __slots__ = ("__weakref__", "key")
+
+    def __init__(self, key: tuple[object, ...]) -> None:
+        self.key = key
+
+
+Label = tuple[str, int, tuple[tuple[str, float], ...]]
+"""What an answer names besides the values: schedule, version, and each group's multiplier."""
+
+
+@dataclass(slots=True, eq=False)
 class RunState:
-    """A run as this process knows it: valid for every step up to ``horizon``."""
+    """A run as this process knows it: valid for every step up to ``horizon``.
+
+    Everything but the last step seen is fixed once made (a new horizon or timeline is a new
+    state). The hot path reads one of these per answer, so what it needs is kept in flat
+    tuples here rather than behind the timeline's models.
+    """
 
     timeline: Timeline
     horizon: int
     compiled: dict[DocumentKey, lrcast.CompiledDocument]
     archived: bool
+    sources: tuple[BlockSource, ...]
+    """The block source of each segment of the timeline."""
+    labels: tuple[Label, ...]
+    """The label of each segment of the timeline."""
+    seen: int = -1
+    """The highest step answered by this process (-1: none yet)."""
+    seen_noted: bool = False
+    """Whether ``seen`` waits in the process's next flush."""
+
+    def index(self, step: int) -> int:
+        """The position of the segment governing ``step``."""
+        return 0 if len(self.sources) == 1 else self.timeline.index(step)
 
 
 def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
@@ -78,18 +110,22 @@ class Core:
         self.documents: LRU[DocumentKey, lrcast.CompiledDocument] = LRU(
             settings.document_cache_size
         )
-        self.blocks: LRU[tuple[object, ...], BlockValues] = LRU(
+        self.blocks: LRU[tuple[BlockSource, int], BlockValues] = LRU(
             settings.block_cache_size,
             weigh=block_bytes,
             max_weight=settings.block_cache_mb * 2**20,
+            refresh=False,
         )
-        self.runs: LRU[str, RunState] = LRU(settings.run_cache_size)
+        self.runs: LRU[str, RunState] = LRU(settings.run_cache_size, refresh=False)
         # Every compiled document a cached run still holds, so runs share one copy of each.
         self._in_use: weakref.WeakValueDictionary[DocumentKey, lrcast.CompiledDocument] = (
             weakref.WeakValueDictionary()
         )
+        self._sources: weakref.WeakValueDictionary[tuple[object, ...], BlockSource] = (
+            weakref.WeakValueDictionary()
+        )
         self._runs_lock = threading.Lock()
-        self._seen: dict[str, int] = {}
+        self._noted: list[RunState] = []
         self._seen_lock = threading.Lock()
         self._seen_due = time.monotonic() + settings.seen_flush_seconds
 
@@ -115,18 +151,27 @@ class Core:
 
     def block(self, state: RunState, k: int, *, keep: bool = True) -> BlockValues:
         """Block ``k`` of a run, computed whole (and cached, unless ``keep`` is False)."""
-        block = state.timeline.block
-        segment = state.timeline.governing(k * block)
-        key = block_key(segment, k, block)
+        timeline = state.timeline
+        block = timeline.block
+        at = state.index(k * block)
+        key = (state.sources[at], k)
         values = self.blocks.get(key)
         if values is not None:
             observability.BLOCK_CACHE_HIT.inc()
         else:
             observability.BLOCK_CACHE_MISS.inc()
+            segment = timeline.segments[at]
             values = compute_block(state.compiled[document_key(segment)], segment, k, block)
             if keep:
                 self.blocks.put(key, values)
         return values
+
+    def _source(self, key: tuple[object, ...]) -> BlockSource:
+        with self._runs_lock:
+            source = self._sources.get(key)
+            if source is None:
+                source = self._sources[key] = BlockSource(key)
+            return source
 
     # -- run states ---------------------------------------------------------------------------
 
@@ -153,9 +198,10 @@ class Core:
         compiled = {
             key: self.compile(key, versions.get((key[0], key[1]))) for key in timeline.documents()
         }
-        state = RunState(timeline, run.horizon, compiled, run.archived)
-        self._keep(state)
-        return state
+        sources = tuple(self._source(block_key(s, timeline.block)) for s in segments)
+        labels = tuple((s.schedule, s.version, tuple(s.groups.items())) for s in segments)
+        state = RunState(timeline, run.horizon, compiled, run.archived, sources, labels)
+        return self._keep(state)
 
     def _keep(self, state: RunState) -> RunState:
         """Cache ``state`` unless this process already knows a newer one; return the newest."""
@@ -166,6 +212,8 @@ class Core:
                 or (current.timeline.rev == state.timeline.rev and current.horizon >= state.horizon)
             ):
                 return current
+            if current is not None:
+                state.seen = max(state.seen, current.seen)
             self.runs.put(state.timeline.run, state)
             return state
 
@@ -199,9 +247,8 @@ class Core:
             )
             if raised:
                 observability.HORIZON_RAISES.inc()
-                return self._keep(
-                    RunState(state.timeline, last_step, state.compiled, state.archived)
-                )
+                higher = dataclasses.replace(state, horizon=last_step, seen_noted=False)
+                return self._keep(higher)
             state = None
         raise ServiceUnavailableError(f"run {run_id!r} is being edited too often; try again")
 
@@ -211,12 +258,17 @@ class Core:
 
     # -- last step seen ------------------------------------------------------------------------
 
-    def note_seen(self, run_id: str, step: int) -> bool:
-        """Remember that a trainer asked about ``step``; True when a flush is due (the caller
-        then runs :meth:`flush_seen`, and no other flush is due until it has)."""
-        previous = self._seen.get(run_id)
-        if previous is None or step > previous:
-            self._seen[run_id] = step
+    def note_seen(self, state: RunState, step: int) -> None:
+        """Remember that a trainer asked about ``step`` (written by the next flush)."""
+        if step > state.seen:
+            state.seen = step
+            if not state.seen_noted:
+                state.seen_noted = True
+                self._noted.append(state)
+
+    def seen_due(self) -> bool:
+        """True when a flush of the steps seen is due: the caller then runs
+        :meth:`flush_seen`, and no other is due until it has."""
         if time.monotonic() < self._seen_due:
             return False
         self._seen_due = math.inf
@@ -228,7 +280,12 @@ class Core:
         thousands of runs never takes more than 1/SEEN_FLUSH_SHARE of the process's time."""
         began = time.monotonic()
         with self._seen_lock:
-            pending, self._seen = self._seen, {}
+            noted, self._noted = self._noted, []
+        pending: dict[str, int] = {}
+        for state in noted:
+            state.seen_noted = False
+            run = state.timeline.run
+            pending[run] = max(pending.get(run, -1), state.seen)
         try:
             if pending:
                 with self.database.write() as conn:
@@ -241,9 +298,11 @@ class Core:
             self._seen_due = ended + wait
 
     def known_seen(self, run_id: str, stored: int | None) -> int | None:
-        mine = self._seen.get(run_id)
-        values = [v for v in (stored, mine) if v is not None]
-        return max(values) if values else None
+        """The last step seen of a run: the stored one, or this process's if higher."""
+        state = self.runs.get(run_id)
+        if state is None or state.seen < 0:
+            return stored
+        return state.seen if stored is None else max(stored, state.seen)
 
     def ready(self) -> None:
         """Raise 503 unless the database answers."""

@@ -107,7 +107,7 @@ class HotPath:
             body = runs.answer_from_memory(core, run_id, step)
             if body is None:
                 body = await run_in_threadpool(runs.answer, core, run_id, step)
-            elif core.note_seen(run_id, step):
+            elif core.seen_due():
                 self._flush_later()
         except Exception as exc:
             if not isinstance(exc, LrcastServerError | lrcast.LrcastError):

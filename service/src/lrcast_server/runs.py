@@ -349,8 +349,8 @@ def render_step(core: Core, state: RunState, step: int) -> bytes:
     """The hot path's JSON answer for ``step`` (inside ``state``'s horizon)."""
     size = state.timeline.block
     k, i = divmod(step, size)
-    segment = state.timeline.governing(k * size)
-    values = {name: float(column[i]) for name, column in core.block(state, k).items()}
+    schedule, version, groups = state.labels[state.index(k * size)]
+    values = {name: column.item(i) for name, column in core.block(state, k).items()}
     lr = values["lr"]
     return orjson.dumps(
         {
@@ -358,9 +358,9 @@ def render_step(core: Core, state: RunState, step: int) -> bytes:
             "step": step,
             "lr": lr,
             "values": values,
-            "groups": {name: lr * m for name, m in segment.groups.items()},
-            "schedule": segment.schedule,
-            "version": segment.version,
+            "groups": {name: lr * m for name, m in groups},
+            "schedule": schedule,
+            "version": version,
         }
     )
 
@@ -370,6 +370,7 @@ def answer_from_memory(core: Core, run_id: str, step: int) -> bytes | None:
     state = core.cached(run_id)
     if state is None or step > state.horizon:
         return None
+    core.note_seen(state, step)
     return render_step(core, state, step)
 
 
@@ -381,7 +382,8 @@ def answer(core: Core, run_id: str, step: int) -> bytes:
         k = step // core.block_size(run_id)
         state = core.commit(run_id, k, k, seen=step)
     body = render_step(core, state, step)
-    if core.note_seen(run_id, step):
+    core.note_seen(state, step)
+    if core.seen_due():
         core.flush_seen()
     return body
 

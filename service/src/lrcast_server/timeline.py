@@ -31,7 +31,7 @@ def block_end(k: int, block: int) -> int:
     return (k + 1) * block - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """A run's segments at one revision, sorted by ``from_step`` (the first starts at 0)."""
 
@@ -46,7 +46,11 @@ class Timeline:
 
     def governing(self, step: int) -> TimelineSegment:
         """The segment that governs ``step``: the last starting at or before it."""
-        return self.segments[max(bisect.bisect_right(self._starts, step) - 1, 0)]
+        return self.segments[self.index(step)]
+
+    def index(self, step: int) -> int:
+        """The position in ``segments`` of the one governing ``step``."""
+        return max(bisect.bisect_right(self._starts, step) - 1, 0)
 
     def covering(self, start: int, stop: int) -> list[TimelineSegment]:
         """The segments governing some step of ``[start, stop)``."""
@@ -64,17 +68,17 @@ def document_key(segment: TimelineSegment) -> tuple[str, int, int | None, int | 
     return (segment.schedule, segment.version, segment.total_steps, segment.steps_per_epoch)
 
 
-def block_key(segment: TimelineSegment, k: int, block: int) -> tuple[object, ...]:
-    """Everything block ``k`` of a segment depends on (groups are applied when answering)."""
+def block_key(segment: TimelineSegment, block: int) -> tuple[object, ...]:
+    """Everything a segment's blocks depend on but their number (groups are applied when
+    answering). Floats by their bits: a scale of -0.0 gives other values than 0.0."""
     origin = segment.from_step if segment.clock == "restart" else None
     return (
         *document_key(segment),
-        segment.scale,
-        segment.reduction,
-        segment.min_lr,
+        segment.scale.hex(),
+        segment.reduction.hex(),
+        segment.min_lr.hex(),
         segment.offset,
         origin,
-        k,
         block,
     )
 
