@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+import lrcast
 from lrcast._schemas import TimelineSegment
-from lrcast_server.timeline import Timeline, continued, edited, effective_step, same_segment
+from lrcast_server.timeline import (
+    Timeline,
+    block_bytes,
+    block_key,
+    compute_block,
+    continued,
+    edited,
+    effective_step,
+    same_segment,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +95,35 @@ def test_an_edit_with_a_clock_sets_the_count_afresh() -> None:
         offset=3,
     )
     assert (new.clock, new.offset, new.from_step) == ("restart", 3, 200)
+
+
+STEPPED = lrcast.compile_document(
+    {
+        "curves": {
+            "lr": {"type": "step", "start": 0.1, "factor": 0.5, "every": 600},
+            "momentum": {"type": "constant", "value": 0.9},
+            "weight_decay": {"type": "cosine", "start": 1e-4, "steps": 1000},
+        }
+    }
+)
+
+
+def test_a_block_keeps_a_constant_curve_as_one_float_with_the_same_values() -> None:
+    for k in range(4):
+        computed = compute_block(STEPPED, segment(0), k, 256)
+        reference = lrcast.segment_block(STEPPED, segment(0), k, 256)
+        for name, column in computed.items():
+            assert column.tobytes() == reference[name].tobytes()
+            assert column.item(255) == reference[name][255]
+        assert computed["momentum"].strides == (0,)
+        assert (computed["lr"].strides == (0,)) == (k != 2)  # the drop at 600 is in block 2
+        assert computed["weight_decay"].strides == (8,)
+    compact = block_bytes(compute_block(STEPPED, segment(0), 0, 256))
+    assert compact < block_bytes(lrcast.segment_block(STEPPED, segment(0), 0, 256)) - 2 * 2000
+
+
+def test_blocks_of_scales_0_and_minus_0_are_not_shared() -> None:
+    # -0.0 == 0.0, but an lr of -0.0 is another float: the blocks must not be cached as one.
+    assert block_key(segment(0, scale=0.0), 256) != block_key(segment(0, scale=-0.0), 256)
+    negative = compute_block(STEPPED, segment(0, scale=-0.0), 0, 256)["lr"]
+    assert np.signbit(negative).all()

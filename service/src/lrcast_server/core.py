@@ -30,6 +30,7 @@ from lrcast_server.settings import Settings
 from lrcast_server.timeline import (
     BlockValues,
     Timeline,
+    block_bytes,
     block_end,
     block_key,
     compute_block,
@@ -92,11 +93,6 @@ def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
 
 def to_record(segment: TimelineSegment) -> storage.SegmentRecord:
     return storage.SegmentRecord(**segment.model_dump())
-
-
-def block_bytes(values: BlockValues) -> int:
-    """About the memory a cached block takes: its arrays and their bookkeeping."""
-    return sum(column.nbytes + 200 for column in values.values()) + 300
 
 
 class Core:

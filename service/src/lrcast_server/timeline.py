@@ -86,8 +86,24 @@ def block_key(segment: TimelineSegment, block: int) -> tuple[object, ...]:
 def compute_block(
     compiled: lrcast.CompiledDocument, segment: TimelineSegment, k: int, block: int
 ) -> BlockValues:
-    """Block ``k`` under ``segment``: the one way the server computes values."""
-    return lrcast.segment_block(compiled, segment, k, block)
+    """Block ``k`` under ``segment``: the one way the server computes values. A curve that
+    is constant over the block (weight decay, betas, lr between the drops of a step
+    schedule) is kept as one float seen through a read-only view."""
+    values = lrcast.segment_block(compiled, segment, k, block)
+    return {name: _compact(column) for name, column in values.items()}
+
+
+def _compact(column: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    bits = column.view(np.int64)
+    if column.size > 1 and bool((bits == bits[0]).all()):  # the same float, bit for bit
+        return np.broadcast_to(column[:1].copy(), column.shape)
+    return column
+
+
+def block_bytes(values: BlockValues) -> int:
+    """About the memory a block takes: its arrays (one float for a constant curve) and their
+    bookkeeping."""
+    return sum((c.nbytes if c.strides[0] else c.itemsize) + 200 for c in values.values()) + 300
 
 
 def continued(base: TimelineSegment, at: int) -> TimelineSegment:
