@@ -66,7 +66,10 @@ class Settings(BaseSettings):
         1.0, ge=0, description="How long a process trusts its copy of the token table."
     )
     seen_flush_seconds: float = Field(
-        1.0, ge=0, description="How often a run's last step seen is written (at most)."
+        1.0,
+        ge=0,
+        description="Least interval between two writes of the runs' last steps seen (longer"
+        " when the writes would otherwise take over 2% of the process's time).",
     )
 
     @field_validator("admin_token")
