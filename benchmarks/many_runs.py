@@ -97,6 +97,9 @@ def seed(directory: Path, runs: int, schedules: int) -> float:
 @dataclass
 class Config:
     runs: int
+    """How many runs the load asks."""
+    loaded: int = 0
+    """How many runs the server holds in memory (0: as many as it is asked)."""
     results: list[Result] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
 
@@ -107,7 +110,11 @@ class Config:
 def run(
     counts: list[int], schedules: int, duration: float, repeats: int
 ) -> tuple[list[Config], float]:
+    """One server per count, each measured with its count of runs; then the largest server
+    again, asked about its first run only (the last config): what holding many runs costs,
+    apart from spreading the answers over them."""
     configs = [Config(n) for n in counts]
+    alone = Config(1, loaded=max(counts))
     with scratch() as directory:
         seconds = seed(directory, max(counts), schedules)
         servers: list[Server] = []
@@ -134,10 +141,19 @@ def run(
                     result = measure(server, CONNECTIONS, duration, script, paths[config.runs])
                     config.results.append(result)
                     config.rss.append(rss_mb(server.pid))
+                result = measure(servers[-1], CONNECTIONS, duration, scripts[0], paths[1])
+                alone.results.append(result)
+                alone.rss.append(rss_mb(servers[-1].pid))
         finally:
             for server in servers:
                 server.stop()
-    return configs, seconds
+    return [*configs, alone], seconds
+
+
+def label(config: Config) -> str:
+    if config.loaded:
+        return f"{config.runs:,} of {config.loaded:,}"
+    return f"{config.runs:,}"
 
 
 def ratio(config: Config, base: Config) -> float:
@@ -146,14 +162,14 @@ def ratio(config: Config, base: Config) -> float:
 
 
 def print_table(configs: list[Config], seconds: float, schedules: int) -> None:
-    print(f"seeded {configs[-1].runs} runs on {schedules} schedules in {seconds:.1f} s")
+    print(f"seeded {configs[-2].runs} runs on {schedules} schedules in {seconds:.1f} s")
     print(
-        f"{'runs':>6}  {'rps':>7}  {'x 1 run':>7}  {'p50/p99 ms':>11}  {'CPU us/req':>10}  RSS MB"
+        f"{'runs':>11}  {'rps':>7}  {'x 1 run':>7}  {'p50/p99 ms':>11}  {'CPU us/req':>10}  RSS MB"
     )
     for config in configs:
         lat = f"{config.med('p50_ms'):.2f}/{config.med('p99_ms'):.2f}"
         print(
-            f"{config.runs:>6}  {config.med('rps'):>7.0f}  {ratio(config, configs[0]):>7.2f}  "
+            f"{label(config):>11}  {config.med('rps'):>7.0f}  {ratio(config, configs[0]):>7.2f}  "
             f"{lat:>11}  {config.med('cpu_us'):>10.1f}  {max(config.rss):.0f}"
         )
 
