@@ -222,7 +222,7 @@ def report(quick: bool) -> str:
         "",
         "```sh",
         "apt-get install -y wrk            # the load generator (else a slower Python one)",
-        "python benchmarks/run_all.py      # about ten minutes; rewrites docs/benchmarks.md",
+        "python benchmarks/run_all.py      # about five minutes; rewrites docs/benchmarks.md",
         "```",
         "",
         "Each benchmark also runs alone and prints its table: `python benchmarks/hot_path.py`, "
