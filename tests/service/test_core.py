@@ -114,6 +114,28 @@ def test_last_steps_seen_from_two_processes_keep_the_highest(cores: list[Core]) 
     assert stored == {"r": 90, "q": 70, "idle": None}
 
 
+def test_an_edit_does_not_hide_the_last_step_seen_before_it_is_written(cores: list[Core]) -> None:
+    a, _ = cores
+    schedules.publish(a, "s", document(1.0), principal=EDITOR, if_match=None)
+    runs.bind(a, "r", RunCreate(schedule="s", block=100), if_match=None)
+    answer(a, "r", 10)
+    a.flush_seen()
+    assert runs.answer_from_memory(a, "r", 77) is not None  # noted, not yet written
+    runs.patch(a, "r", RunPatch(scale=2.0), if_match=None)  # drops the cached state
+    assert runs.get(a, "r")[0].last_step_seen == 77
+    answer(a, "r", 20)  # read again: the step seen carries over
+    assert runs.get(a, "r")[0].last_step_seen == 77
+    a.flush_seen()
+    assert storage_seen(a, "r") == 77
+
+
+def storage_seen(core: Core, run: str) -> int | None:
+    with core.database.read() as conn:
+        record = storage.get_run(conn, run)
+    assert record is not None
+    return record.last_step_seen
+
+
 def test_a_slow_flush_of_steps_seen_postpones_the_next(
     cores: list[Core], monkeypatch: pytest.MonkeyPatch
 ) -> None:

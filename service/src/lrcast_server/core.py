@@ -122,6 +122,7 @@ class Core:
         )
         self._runs_lock = threading.Lock()
         self._noted: list[RunState] = []
+        self._seen_forgotten: dict[str, int] = {}
         self._seen_lock = threading.Lock()
         self._seen_due = time.monotonic() + settings.seen_flush_seconds
 
@@ -208,15 +209,21 @@ class Core:
                 or (current.timeline.rev == state.timeline.rev and current.horizon >= state.horizon)
             ):
                 return current
-            if current is not None:
-                state.seen = max(state.seen, current.seen)
-            self.runs.put(state.timeline.run, state)
+            run = state.timeline.run
+            before = current.seen if current is not None else self._seen_forgotten.get(run, -1)
+            state.seen = max(state.seen, before)
+            self.runs.put(run, state)
             return state
 
     def forget(self, run_id: str) -> None:
-        """Drop a run's cached state after this process edited it."""
+        """Drop a run's cached state after this process edited it (its last step seen is
+        kept until the next flush has written it)."""
         with self._runs_lock:
+            state = self.runs.get(run_id)
             self.runs.pop(run_id)
+            if state is not None and state.seen >= 0:
+                with self._seen_lock:
+                    self._seen_forgotten[run_id] = state.seen
 
     def commit(self, run_id: str, first: int, last: int, *, seen: int | None = None) -> RunState:
         """A state of the run whose horizon covers blocks ``first`` to ``last``, raising the
@@ -277,7 +284,8 @@ class Core:
         began = time.monotonic()
         with self._seen_lock:
             noted, self._noted = self._noted, []
-        pending: dict[str, int] = {}
+            pending = self._seen_forgotten
+            self._seen_forgotten = {}
         for state in noted:
             state.seen_noted = False
             run = state.timeline.run
@@ -296,9 +304,10 @@ class Core:
     def known_seen(self, run_id: str, stored: int | None) -> int | None:
         """The last step seen of a run: the stored one, or this process's if higher."""
         state = self.runs.get(run_id)
-        if state is None or state.seen < 0:
+        mine = state.seen if state is not None else self._seen_forgotten.get(run_id, -1)
+        if mine < 0:
             return stored
-        return state.seen if stored is None else max(stored, state.seen)
+        return mine if stored is None else max(stored, mine)
 
     def ready(self) -> None:
         """Raise 503 unless the database answers."""
