@@ -140,6 +140,13 @@ def test_an_expression_that_overflows_is_an_error_not_an_infinity() -> None:
         lrcast.evaluate({"type": "expression", "expr": "9 ** 9 ** 9"}, 0)
 
 
+def test_a_growing_exponential_from_zero_stays_zero_where_its_factor_overflows() -> None:
+    # 2 ** 5000 is inf, and 0 * inf would be NaN; torch's ExponentialLR from lr 0 stays 0.
+    curve = {"type": "exponential", "start": 0.0, "factor": 2.0, "every": 1, "limit": 1.0}
+    steps = [0, 1, 1074, 5000, lrcast.MAX_STEP]
+    np.testing.assert_array_equal(lrcast.evaluate(curve, steps), [0.0] * len(steps))
+
+
 def test_values_past_a_sequence_boundary_never_evaluate_the_earlier_part() -> None:
     # "100 - t" would be negative after step 100, but the sequence hands over at 50.
     seq = {

@@ -87,7 +87,9 @@ def exponential(
     p = elapsed.astype(np.float64) / every
     if staircase:
         p = np.floor(p)
-    out = np.where(elapsed <= 0, start, start * np.power(factor, p))
+    # start * inf is NaN when start is 0: a curve that starts at 0 stays there.
+    scaled = start * np.power(factor, p) if start else np.zeros_like(p)
+    out = np.where(elapsed <= 0, start, scaled)
     if limit is not None:
         out = np.maximum(out, limit) if factor < 1 else np.minimum(out, limit)
     return out
