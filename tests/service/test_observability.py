@@ -75,7 +75,7 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     assert hostile.headers["x-request-id"] != "a b\tc"
 
 
-def test_every_request_is_one_json_log_line_without_the_token(
+def test_every_request_is_one_json_log_line_naming_the_token_but_never_its_secret(
     client: TestClient, writer: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="lrcast_server.requests")
@@ -83,19 +83,22 @@ def test_every_request_is_one_json_log_line_without_the_token(
     bind(client, writer, "log-run", schedule="cos")
     client.get("/v1/runs/log-run/lr", params={"step": 3}, headers={"X-Request-ID": "rid-7"})
     client.get("/v1/runs/log-run", headers=writer)
+    client.get("/v1/runs/log-run/lr", params={"step": 4}, headers=writer)
     lines = [JsonFormatter().format(r) for r in caplog.records]
     records = [json.loads(line) for line in lines]
-    assert len(records) == 4
+    assert len(records) == 5
     assert {r["route"] for r in records} == {
         "/v1/schedules/{name}",
         "/v1/runs/{run}",
         "/v1/runs/{run}/lr",
     }
-    hot = next(r for r in records if r["route"] == "/v1/runs/{run}/lr")
+    hot, *_ = (r for r in records if r["route"] == "/v1/runs/{run}/lr")
     assert hot["request_id"] == "rid-7"
     assert hot["status"] == 200
     assert hot["method"] == "GET"
     assert hot["duration_ms"] >= 0
+    assert hot["token"] is None  # an open read
+    assert [r["token"] for r in records if r is not hot] == ["write-token"] * 4
     secret = writer["Authorization"].split()[1]
     assert all(secret not in line for line in lines)
 

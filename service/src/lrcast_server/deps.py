@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from lrcast_server import observability
 from lrcast_server.auth import Principal, Role, authorize
 from lrcast_server.conditions import IF_MATCH_PATTERN
 from lrcast_server.core import Core
@@ -33,12 +34,14 @@ async def principal(request: Request, core: Core, needed: Role) -> Principal:
     """Who is asking, checked against the role ``needed`` (401 or 403 otherwise)."""
     if core.tokens.stale and "authorization" in request.headers:
         await run_in_threadpool(core.tokens.refresh)
-    return authorize(
+    who = authorize(
         core.tokens,
         request.headers.get("authorization"),
         needed,
         reads_need_token=core.reads_need_token,
     )
+    observability.note_token(request.scope, who.name)
+    return who
 
 
 def _requires(needed: Role) -> Callable[..., Awaitable[Principal]]:

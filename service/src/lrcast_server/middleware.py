@@ -98,12 +98,13 @@ class HotPath:
             if authorization is not None or core.reads_need_token:
                 if core.tokens.stale and authorization is not None:
                     await run_in_threadpool(core.tokens.refresh)
-                authorize(
+                who = authorize(
                     core.tokens,
                     authorization,
                     Role.read,
                     reads_need_token=core.reads_need_token,
                 )
+                observability.note_token(scope, who.name)
             body = runs.answer_from_memory(core, run_id, step)
             if body is None:
                 body = await run_in_threadpool(runs.answer, core, run_id, step)

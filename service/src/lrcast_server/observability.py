@@ -123,6 +123,14 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+_TOKEN_KEY = "lrcast.token"
+
+
+def note_token(scope: Scope, name: str | None) -> None:
+    """Remember the name of the token a request was allowed with, for its log line."""
+    scope[_TOKEN_KEY] = name
+
+
 def _log_request(
     scope: Scope, route: str, status: int, seconds: float, request_id: str | None
 ) -> None:
@@ -133,6 +141,7 @@ def _log_request(
         "status": status,
         "duration_ms": round(seconds * 1000, 3),
         "request_id": request_id or new_request_id(),
+        "token": scope.get(_TOKEN_KEY),
     }
     request_log.info("request", extra={"fields": fields})
 
