@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
@@ -118,6 +119,67 @@ def test_run_page_plots_the_timeline_by_version_with_edit_horizon_and_last_seen_
     assert tab.page.locator("#timeline tbody tr").count() == 3
     assert points(tab, "#metric-loss") == [10]
     tab.screenshot("run")
+    no_problems(tab)
+
+
+def test_run_page_follows_the_metrics_cursor_to_the_last_report(tab: Tab, server: Server) -> None:
+    """1,500 reports, served 1,000 a page: the page asks for the largest page the API allows
+    (10,000), and pages are made smaller here so that this many reports take two of them."""
+    with server.client() as api:
+        api.put("/v1/runs/steps-long", json={"schedule": "steps"}).raise_for_status()
+        for step in range(1500):
+            report = {"step": step, "name": "val_loss", "value": 1.0 / (1 + step / 100)}
+            api.post("/v1/runs/steps-long/metrics", json=report).raise_for_status()
+        first_page = api.get("/v1/runs/steps-long/metrics", params={"limit": 1000}).json()
+    asked: list[dict[str, list[str]]] = []
+
+    def smaller_pages(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        query = parse_qs(url.query)
+        asked.append(dict(query))
+        query["limit"] = ["1000"]
+        route.fallback(url=urlunsplit(url._replace(query=urlencode(query, doseq=True))))
+
+    tab.page.route(re.compile(r".*/v1/runs/steps-long/metrics(\?.*)?$"), smaller_pages)
+    tab.goto("/#/runs/steps-long")
+    tab.page.locator("#metric-val_loss path.series").wait_for()
+    assert points(tab, "#metric-val_loss") == [1500]
+    assert tab.page.locator("#metrics-count").inner_text() == "1,500 reports of 1 metric."
+    assert [q["limit"] for q in asked] == [["10000"], ["10000"]]
+    assert "cursor" not in asked[0]
+    assert asked[1]["cursor"] == [first_page["next_cursor"]]
+    tab.screenshot("run-metrics")
+    no_problems(tab)
+
+
+def test_run_page_stops_at_100k_metric_reports_and_says_so(tab: Tab) -> None:
+    """A run with more reports than the page fetches, played here: every page is full and has
+    a next one."""
+    pages: list[int] = []
+    created = "2026-01-01T00:00:00Z"
+
+    def endless(route: Any) -> None:
+        first = len(pages) * 10_000
+        pages.append(first)
+        items = [
+            {
+                "step": first + i,
+                "name": "loss",
+                "value": i / 10_000,
+                "applied": False,
+                "created": created,
+            }
+            for i in range(10_000)
+        ]
+        route.fulfill(json={"items": items, "next_cursor": f"more-{first}"})
+
+    tab.page.route(re.compile(r".*/v1/runs/resnet50-pinned/metrics(\?.*)?$"), endless)
+    tab.goto("/#/runs/resnet50-pinned")
+    tab.page.locator("#metric-loss path.series").wait_for()
+    assert len(pages) == 10
+    assert points(tab, "#metric-loss") == [100_000]
+    count = tab.page.locator("#metrics-count").inner_text()
+    assert count == "Showing the first 100,000 reports (1 metric); the run has more."
     no_problems(tab)
 
 

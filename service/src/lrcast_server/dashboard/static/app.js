@@ -13,6 +13,8 @@
   const SPARK_POINTS = 120;
   const DEFAULT_TOTAL_STEPS = 10000;
   const DEFAULT_STEPS_PER_EPOCH = 100;
+  const METRICS_PAGE = 10000; // the largest `limit` of GET /v1/runs/{run}/metrics
+  const METRICS_MAX = 100000; // reports fetched at most: more would only slow the page down
   const { chart, formatValue, PALETTE } = window.LrPlot;
 
   // -- small DOM helpers --------------------------------------------------------------------
@@ -785,18 +787,48 @@
         h("td", { class: "small", text: Object.entries(s.groups || {}).map(([g, m]) => `${g} × ${m}`).join(", ") || "–" })))));
   }
 
+  /** Up to METRICS_MAX of a run's metric reports, following `next_cursor` page by page:
+   * {items, more} (more: the run has reports past them), or null from a server without the
+   * endpoint. */
+  async function metricReports(id) {
+    const items = [];
+    let cursor = null;
+    for (;;) {
+      const p = new URLSearchParams({ limit: String(Math.min(METRICS_PAGE, METRICS_MAX - items.length)) });
+      if (cursor !== null) p.set("cursor", cursor);
+      let page;
+      try {
+        page = (await api("GET", `/v1/runs/${enc(id)}/metrics?${p}`, undefined, { ask: false })).data;
+      } catch (err) {
+        // The run was just read, so a 404 or 405 on the first page means no such route.
+        const missing = err instanceof ApiError && (err.status === 404 || err.status === 405);
+        if (cursor === null && missing) return null;
+        throw err;
+      }
+      items.push(...page.items);
+      cursor = page.next_cursor === undefined ? null : page.next_cursor;
+      // An empty page that still has a cursor would otherwise be asked for forever.
+      if (cursor === null || !page.items.length || items.length >= METRICS_MAX) {
+        return { items, more: cursor !== null };
+      }
+    }
+  }
+
   /** The run's metric reports, one chart per name (a server without the endpoint: say so). */
   async function metrics(id, box) {
-    let data = null;
+    let reports;
     try {
-      data = (await api("GET", `/v1/runs/${enc(id)}/metrics`, undefined, { ask: false })).data;
+      reports = await metricReports(id);
     } catch (err) {
+      box.replaceChildren(problemView(err));
+      return;
+    }
+    if (reports === null) {
       box.replaceChildren(h("p", { class: "muted", text: "This server does not report metrics or plateau reductions yet." }));
       return;
     }
-    const items = Array.isArray(data) ? data : (data && data.items) || [];
     const byName = new Map();
-    for (const m of items) {
+    for (const m of reports.items) {
       if (!byName.has(m.name)) byName.set(m.name, { xs: [], ys: [] });
       byName.get(m.name).xs.push(m.step);
       byName.get(m.name).ys.push(m.value);
@@ -805,7 +837,13 @@
       box.replaceChildren(h("p", { class: "muted", text: "No metrics reported for this run." }));
       return;
     }
-    box.replaceChildren(h("div", { class: "charts" }, [...byName].map(([name, s]) =>
+    const n = reports.items.length;
+    const names = `${byName.size} metric${byName.size === 1 ? "" : "s"}`;
+    const count = reports.more
+      ? notice("warn", `Showing the first ${fmtInt(n)} reports (${names}); the run has more.`)
+      : h("p", { class: "muted small", text: `${fmtInt(n)} report${n === 1 ? "" : "s"} of ${names}.` });
+    count.id = "metrics-count";
+    box.replaceChildren(count, h("div", { class: "charts" }, [...byName].map(([name, s]) =>
       chart({ id: `metric-${name}`, title: name, yLabel: name, series: [{ label: name, xs: s.xs, ys: s.ys }] }))));
   }
 
