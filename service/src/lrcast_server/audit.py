@@ -4,18 +4,34 @@ An entry is written in the transaction of the write it describes, so it exists e
 write does. Repeats that change nothing (the same bind, the same document) record nothing;
 metric reports are kept in their own table with their reporter, and only the reductions they
 trigger are audited.
+
+Writes made through the API record the name of their token as the actor. Token management has no
+token to name: ``lrcast-server token …`` records as ``cli`` and the seeding of
+``LRCAST_ADMIN_TOKEN`` at start-up as ``env``. No token may take either name, so an actor always
+means one kind of caller.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lrcast._schemas import AuditEntry, AuditPage
 from lrcast_server import storage
-from lrcast_server.auth import Principal
-from lrcast_server.core import Core
+from lrcast_server.tables import tokens
+
+if TYPE_CHECKING:  # auth records token changes here: importing it at run time would be a cycle
+    from lrcast_server.auth import Principal
+    from lrcast_server.core import Core
+
+CLI_ACTOR = "cli"
+"""The actor of ``lrcast-server token create|revoke``, a local command run without a token."""
+ENV_ACTOR = "env"
+"""The actor of the ``env-admin`` token's seeding from ``LRCAST_ADMIN_TOKEN``."""
+LOCAL_ACTORS = frozenset({CLI_ACTOR, ENV_ACTOR})
+"""Actors that are not tokens: names no token may take."""
 
 
 def record(
@@ -26,14 +42,32 @@ def record(
     **detail: Any,
 ) -> None:
     """Write one entry: ``action`` (``run.patch``, …) on ``target`` (``run/<id>``, …)."""
+    record_as(conn, principal.name if principal is not None else None, action, target, **detail)
+
+
+def record_as(conn: Connection, actor: str | None, action: str, target: str, **detail: Any) -> None:
+    """Write one entry by ``actor``: a token's name, or one of ``LOCAL_ACTORS``."""
     storage.insert_audit(
-        conn,
-        at=storage.utcnow(),
-        actor=principal.name if principal is not None else None,
-        action=action,
-        target=target,
-        detail=detail,
+        conn, at=storage.utcnow(), actor=actor, action=action, target=target, detail=detail
     )
+
+
+def replace_token_if_changed(conn: Connection, name: str, digest: str, role: str) -> bool:
+    """Give the existing token ``name`` this hash and role and clear its revocation, unless it
+    has them already; True if the row changed.
+
+    One conditional update, so that of several processes seeding at once exactly one changes the
+    row and records it (on PostgreSQL the others wait for its lock, then find nothing to do).
+    """
+    result = conn.execute(
+        sa.update(tokens)
+        .where(
+            tokens.c.name == name,
+            sa.or_(tokens.c.hash != digest, tokens.c.role != role, tokens.c.revoked.is_not(None)),
+        )
+        .values(hash=digest, role=role, revoked=None)
+    )
+    return result.rowcount == 1
 
 
 def page(

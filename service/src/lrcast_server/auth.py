@@ -2,6 +2,8 @@
 
 Roles are ordered ``read < write < admin``. Each process keeps a copy of the active tokens for
 ``token_cache_seconds`` (one second by default), so a revocation takes effect within that.
+Creating, revoking and seeding a token is recorded in the audit trail (its role, never the token
+or its hash), in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import time
 from dataclasses import dataclass
 from enum import IntEnum
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from lrcast_server import storage
+from lrcast_server import audit, storage
 from lrcast_server.db import Database
-from lrcast_server.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
+from lrcast_server.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+)
 
 TOKEN_PREFIX = "lrc_"
 ENV_ADMIN_NAME = "env-admin"
@@ -51,22 +60,30 @@ def token_hash(token: str) -> str:
 
 
 def create_token(database: Database, name: str, role: Role) -> str:
-    """Store a new token and return it (the only time it is ever shown)."""
+    """Store a new token and return it (the only time it is ever shown); recorded as
+    ``token.create`` by ``cli``."""
+    if name in audit.LOCAL_ACTORS:
+        raise InvalidRequestError(
+            f"{name!r} is reserved: the audit trail names local commands by it"
+        )
     token = new_token()
     try:
         with database.write() as conn:
             storage.insert_token(conn, name, token_hash(token), role.name, storage.utcnow())
+            audit.record_as(conn, audit.CLI_ACTOR, "token.create", f"token/{name}", role=role.name)
     except IntegrityError:
         raise ConflictError(f"a token named {name!r} exists (revoked names stay taken)") from None
     return token
 
 
 def revoke_token(database: Database, name: str) -> None:
+    """Revoke a token; recorded as ``token.revoke`` by ``cli`` (a token already revoked: nothing
+    changes, nothing is recorded)."""
     with database.write() as conn:
-        if not storage.revoke_token(conn, name, storage.utcnow()):
-            token = storage.get_token(conn, name)
-            if token is None:
-                raise NotFoundError(f"no token named {name!r}")
+        if storage.revoke_token(conn, name, storage.utcnow()):
+            audit.record_as(conn, audit.CLI_ACTOR, "token.revoke", f"token/{name}")
+        elif storage.get_token(conn, name) is None:
+            raise NotFoundError(f"no token named {name!r}")
 
 
 def list_tokens(database: Database) -> list[storage.TokenRecord]:
@@ -75,17 +92,30 @@ def list_tokens(database: Database) -> list[storage.TokenRecord]:
 
 
 def seed_admin_token(database: Database, token: str) -> None:
-    """Keep the ``env-admin`` token equal to ``token`` (idempotent)."""
+    """Keep the ``env-admin`` token equal to ``token``. Idempotent: when it already is (every
+    start but the first after a change), one read; a change is recorded as ``token.seed`` by
+    ``env``, once however many processes seed at the same moment."""
     digest = token_hash(token)
     with database.read() as conn:
         current = storage.get_token(conn, ENV_ADMIN_NAME)
-    if current is not None and current.revoked is None and current.hash == digest:
+    if (
+        current is not None
+        and current.revoked is None
+        and current.hash == digest
+        and current.role == Role.admin.name
+    ):
         return
-    try:
-        with database.write() as conn:
-            storage.replace_token(conn, ENV_ADMIN_NAME, digest, Role.admin.name, storage.utcnow())
-    except IntegrityError:  # another worker seeded it at the same moment
-        seed_admin_token(database, token)
+    database.transact(lambda conn: _seed(conn, digest))
+
+
+def _seed(conn: Connection, digest: str) -> None:
+    role = Role.admin.name
+    if storage.get_token(conn, ENV_ADMIN_NAME) is None:
+        # Another process inserting it at the same moment makes this fail; transact runs it again.
+        storage.insert_token(conn, ENV_ADMIN_NAME, digest, role, storage.utcnow())
+    elif not audit.replace_token_if_changed(conn, ENV_ADMIN_NAME, digest, role):
+        return
+    audit.record_as(conn, audit.ENV_ACTOR, "token.seed", f"token/{ENV_ADMIN_NAME}", role=role)
 
 
 class TokenCache:
