@@ -126,7 +126,7 @@ def test_loopback_addresses_are_recognised(host: str, loopback: bool) -> None:
 def test_token_cli_creates_lists_and_revokes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("LRCAST_DATA_DIR", raising=False)  # the CLI sets it; undone after
+    monkeypatch.setenv("LRCAST_DATA_DIR", str(tmp_path))  # the CLI sets it: undone after
     base = ["--data-dir", str(tmp_path)]
     assert cli.main([*base, "token", "create", "--name", "ci", "--role", "write"]) == 0
     value = capsys.readouterr().out.strip()

@@ -69,7 +69,7 @@ def test_a_failed_write_is_rolled_back(database: Database) -> None:
 def test_migrate_command_creates_the_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("LRCAST_DATA_DIR", raising=False)
+    monkeypatch.setenv("LRCAST_DATA_DIR", str(tmp_path))  # the CLI sets it: undone after
     assert cli.main(["--data-dir", str(tmp_path / "d"), "migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert cli.main(["migrate", "--data-dir", str(tmp_path / "d")]) == 0

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lrcast._schemas import AuditEntry, AuditPage
 from lrcast_server import storage
-from lrcast_server.tables import tokens
 
 if TYPE_CHECKING:  # auth records token changes here: importing it at run time would be a cycle
     from lrcast_server.auth import Principal
@@ -50,24 +48,6 @@ def record_as(conn: Connection, actor: str | None, action: str, target: str, **d
     storage.insert_audit(
         conn, at=storage.utcnow(), actor=actor, action=action, target=target, detail=detail
     )
-
-
-def replace_token_if_changed(conn: Connection, name: str, digest: str, role: str) -> bool:
-    """Give the existing token ``name`` this hash and role and clear its revocation, unless it
-    has them already; True if the row changed.
-
-    One conditional update, so that of several processes seeding at once exactly one changes the
-    row and records it (on PostgreSQL the others wait for its lock, then find nothing to do).
-    """
-    result = conn.execute(
-        sa.update(tokens)
-        .where(
-            tokens.c.name == name,
-            sa.or_(tokens.c.hash != digest, tokens.c.role != role, tokens.c.revoked.is_not(None)),
-        )
-        .values(hash=digest, role=role, revoked=None)
-    )
-    return result.rowcount == 1
 
 
 def page(

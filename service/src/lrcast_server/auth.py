@@ -113,7 +113,7 @@ def _seed(conn: Connection, digest: str) -> None:
     if storage.get_token(conn, ENV_ADMIN_NAME) is None:
         # Another process inserting it at the same moment makes this fail; transact runs it again.
         storage.insert_token(conn, ENV_ADMIN_NAME, digest, role, storage.utcnow())
-    elif not audit.replace_token_if_changed(conn, ENV_ADMIN_NAME, digest, role):
+    elif not storage.replace_token(conn, ENV_ADMIN_NAME, digest, role):
         return
     audit.record_as(conn, audit.ENV_ACTOR, "token.seed", f"token/{ENV_ADMIN_NAME}", role=role)
 

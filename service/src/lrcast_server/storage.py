@@ -662,10 +662,19 @@ def revoke_token(conn: Connection, name: str, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def replace_token(conn: Connection, name: str, digest: str, role: str, now: datetime) -> None:
-    """Set a token's hash and role, reviving it if revoked (used for the seeded admin)."""
-    conn.execute(
-        sa.update(tokens).where(tokens.c.name == name).values(hash=digest, role=role, revoked=None)
+def replace_token(conn: Connection, name: str, digest: str, role: str) -> bool:
+    """Give the existing token ``name`` this hash and role and clear its revocation, unless it
+    has them already; True if the row changed.
+
+    One conditional update, so that of several processes seeding at once exactly one changes the
+    row and records it (on PostgreSQL the others wait for its lock, then find nothing to do).
+    """
+    result = conn.execute(
+        sa.update(tokens)
+        .where(
+            tokens.c.name == name,
+            sa.or_(tokens.c.hash != digest, tokens.c.role != role, tokens.c.revoked.is_not(None)),
+        )
+        .values(hash=digest, role=role, revoked=None)
     )
-    if get_token(conn, name) is None:
-        insert_token(conn, name, digest, role, now)
+    return result.rowcount == 1
