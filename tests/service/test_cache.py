@@ -37,3 +37,20 @@ def test_without_refresh_a_read_does_not_count_but_a_put_does() -> None:
     cache.put("b", 4)  # put again: now the newest
     cache.put("d", 5)
     assert (cache.get("b"), cache.get("c"), cache.get("d")) == (4, None, 5)
+
+
+def test_on_evict_sees_the_entries_dropped_for_the_bounds_only() -> None:
+    dropped: list[tuple[str, bytes]] = []
+    cache: LRU[str, bytes] = LRU(
+        3, weigh=len, max_weight=6, on_evict=lambda k, v: dropped.append((k, v))
+    )
+    cache.put("a", b"xx")
+    cache.put("b", b"yy")
+    cache.put("a", b"zz")  # replaced: not evicted
+    cache.pop("b")  # popped: not evicted
+    cache.put("c", b"cccc")
+    cache.put("d", b"dd")  # weight 8 > 6: the oldest goes
+    assert dropped == [("a", b"zz")]
+    cache.put("e", b"")
+    cache.put("f", b"")  # four entries > 3
+    assert dropped == [("a", b"zz"), ("c", b"cccc")]

@@ -9,6 +9,9 @@ With ``refresh=False`` a read does not count as a use: the first entry put (or p
 the first evicted. That spares the hot path a write to cold memory per read, for caches whose
 live entries are put again as they change (a run state at each new horizon) or cheap to
 recompute (a block).
+
+``on_evict`` is called (holding the cache's lock) with each entry dropped to stay within the
+bounds; not for entries replaced or popped.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ class LRU(Generic[K, V]):
         weigh: Callable[[V], int] | None = None,
         max_weight: int | None = None,
         refresh: bool = True,
+        on_evict: Callable[[K, V], None] | None = None,
     ) -> None:
         self._size = size
+        self._on_evict = on_evict
         self._refresh = refresh
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
@@ -62,9 +67,16 @@ class LRU(Generic[K, V]):
                 self._weights[key] = weight
                 self.weight += weight
                 while self.weight > self._max_weight and len(self._items) > 1:
-                    self._drop(next(iter(self._items)))
+                    self._evict()
             while len(self._items) > self._size:
-                self._drop(next(iter(self._items)))
+                self._evict()
+
+    def _evict(self) -> None:
+        key = next(iter(self._items))
+        value = self._items[key]
+        self._drop(key)
+        if self._on_evict is not None:
+            self._on_evict(key, value)
 
     def _drop(self, key: K) -> None:
         if self._items.pop(key, None) is not None and self._weigh is not None:

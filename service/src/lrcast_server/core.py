@@ -21,7 +21,7 @@ from functools import partial
 
 import lrcast
 from lrcast._schemas import TimelineSegment
-from lrcast_server import observability, storage
+from lrcast_server import answers, observability, storage
 from lrcast_server.auth import TokenCache
 from lrcast_server.cache import LRU
 from lrcast_server.db import Database
@@ -63,9 +63,8 @@ Label = tuple[str, int, tuple[tuple[str, float], ...]]
 class RunState:
     """A run as this process knows it: valid for every step up to ``horizon``.
 
-    Everything but the last step seen is fixed once made (a new horizon or timeline is a new
-    state). The hot path reads one of these per answer, so what it needs is kept in flat
-    tuples here rather than behind the timeline's models.
+    Fixed once made: a new horizon or timeline is a new state. What answers need is kept in
+    flat tuples here rather than behind the timeline's models.
     """
 
     timeline: Timeline
@@ -76,10 +75,6 @@ class RunState:
     """The block source of each segment of the timeline."""
     labels: tuple[Label, ...]
     """The label of each segment of the timeline."""
-    seen: int = -1
-    """The highest step answered by this process (-1: none yet)."""
-    seen_noted: bool = False
-    """Whether ``seen`` waits in the process's next flush."""
 
     def index(self, step: int) -> int:
         """The position of the segment governing ``step``."""
@@ -113,6 +108,14 @@ class Core:
             refresh=False,
         )
         self.runs: LRU[str, RunState] = LRU(settings.run_cache_size, refresh=False)
+        # Each run's current block, packed for the per-step answer (answers.py).
+        self.answers: LRU[str, answers.Record] = LRU(
+            settings.run_cache_size,
+            weigh=len,
+            max_weight=settings.answer_cache_mb * 2**20,
+            refresh=False,
+            on_evict=self._evicted,
+        )
         # Every compiled document a cached run still holds, so runs share one copy of each.
         self._in_use: weakref.WeakValueDictionary[DocumentKey, lrcast.CompiledDocument] = (
             weakref.WeakValueDictionary()
@@ -121,7 +124,7 @@ class Core:
             weakref.WeakValueDictionary()
         )
         self._runs_lock = threading.Lock()
-        self._noted: list[RunState] = []
+        self._noted: list[str] = []
         self._seen_forgotten: dict[str, int] = {}
         self._seen_lock = threading.Lock()
         self._seen_due = time.monotonic() + settings.seen_flush_seconds
@@ -209,21 +212,22 @@ class Core:
                 or (current.timeline.rev == state.timeline.rev and current.horizon >= state.horizon)
             ):
                 return current
-            run = state.timeline.run
-            before = current.seen if current is not None else self._seen_forgotten.get(run, -1)
-            state.seen = max(state.seen, before)
-            self.runs.put(run, state)
+            self.runs.put(state.timeline.run, state)
             return state
 
     def forget(self, run_id: str) -> None:
-        """Drop a run's cached state after this process edited it (its last step seen is
-        kept until the next flush has written it)."""
+        """Drop a run's cached state and answer record after this process edited it (its last
+        step seen is kept until the next flush has written it)."""
         with self._runs_lock:
-            state = self.runs.get(run_id)
             self.runs.pop(run_id)
-            if state is not None and state.seen >= 0:
-                with self._seen_lock:
-                    self._seen_forgotten[run_id] = state.seen
+            record = self.answers.get(run_id)
+            self.answers.pop(run_id)
+            if record is not None:
+                seen, _ = answers.seen(record)
+                if seen >= 0:
+                    with self._seen_lock:
+                        forgotten = self._seen_forgotten.get(run_id, -1)
+                        self._seen_forgotten[run_id] = max(forgotten, seen)
 
     def commit(self, run_id: str, first: int, last: int, *, seen: int | None = None) -> RunState:
         """A state of the run whose horizon covers blocks ``first`` to ``last``, raising the
@@ -250,7 +254,7 @@ class Core:
             )
             if raised:
                 observability.HORIZON_RAISES.inc()
-                higher = dataclasses.replace(state, horizon=last_step, seen_noted=False)
+                higher = dataclasses.replace(state, horizon=last_step)
                 return self._keep(higher)
             state = None
         raise ServiceUnavailableError(f"run {run_id!r} is being edited too often; try again")
@@ -259,15 +263,41 @@ class Core:
         state = self.cached(run_id) or self.load(run_id)
         return state.timeline.block
 
+    def record(self, state: RunState, k: int) -> answers.Record:
+        """The answer record of block ``k`` (which must lie within ``state``'s horizon), kept
+        as the run's current one: the block its trainer asked about last."""
+        run = state.timeline.run
+        size = state.timeline.block
+        if block_end(k, size) > state.horizon:
+            raise ValueError(f"block {k} of run {run!r} is not committed")
+        schedule, version, groups = state.labels[state.index(k * size)]
+        current = self.answers.get(run)
+        if current is not None and answers.block_of(current) == k:
+            return current
+        seen = max(
+            answers.seen(current)[0] if current is not None else -1,
+            self._seen_forgotten.get(run, -1),
+        )
+        record = answers.pack(self.block(state, k), k, groups, schedule, version, seen=seen)
+        self.answers.put(run, record)
+        return record
+
     # -- last step seen ------------------------------------------------------------------------
 
-    def note_seen(self, state: RunState, step: int) -> None:
+    def note_seen(self, run_id: str, record: answers.Record, step: int) -> None:
         """Remember that a trainer asked about ``step`` (written by the next flush)."""
-        if step > state.seen:
-            state.seen = step
-            if not state.seen_noted:
-                state.seen_noted = True
-                self._noted.append(state)
+        if answers.see(record, step):
+            with self._seen_lock:
+                if not answers.seen(record)[1]:
+                    answers.set_noted(record, True)
+                    self._noted.append(run_id)
+
+    def _evicted(self, run_id: str, record: answers.Record) -> None:
+        """Keep the step seen of a record dropped from the cache until the next flush."""
+        seen, noted = answers.seen(record)
+        if noted:
+            with self._seen_lock:
+                self._seen_forgotten[run_id] = max(self._seen_forgotten.get(run_id, -1), seen)
 
     def seen_due(self) -> bool:
         """True when a flush of the steps seen is due: the caller then runs
@@ -286,10 +316,12 @@ class Core:
             noted, self._noted = self._noted, []
             pending = self._seen_forgotten
             self._seen_forgotten = {}
-        for state in noted:
-            state.seen_noted = False
-            run = state.timeline.run
-            pending[run] = max(pending.get(run, -1), state.seen)
+        for run in noted:
+            record = self.answers.get(run)
+            if record is not None:
+                # Unmarked before the step is read: a step noted meanwhile is queued again.
+                answers.set_noted(record, False)
+                pending[run] = max(pending.get(run, -1), answers.seen(record)[0])
         try:
             if pending:
                 with self.database.write() as conn:
@@ -303,8 +335,10 @@ class Core:
 
     def known_seen(self, run_id: str, stored: int | None) -> int | None:
         """The last step seen of a run: the stored one, or this process's if higher."""
-        state = self.runs.get(run_id)
-        mine = state.seen if state is not None else self._seen_forgotten.get(run_id, -1)
+        record = self.answers.get(run_id)
+        mine = self._seen_forgotten.get(run_id, -1)
+        if record is not None:
+            mine = max(mine, answers.seen(record)[0])
         if mine < 0:
             return stored
         return mine if stored is None else max(stored, mine)

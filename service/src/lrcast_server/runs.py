@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -26,15 +25,16 @@ from lrcast._schemas import (
     RunSummary,
     TimelineSegment,
 )
-from lrcast_server import audit, observability, storage
+from lrcast_server import answers, audit, observability, storage
 from lrcast_server.auth import Principal
 from lrcast_server.conditions import check_if_match, new_run_etag, run_etag
-from lrcast_server.core import Core, RunState, segments_of, to_record, to_segment
+from lrcast_server.core import Core, segments_of, to_record, to_segment
 from lrcast_server.db import LostRaceError
 from lrcast_server.errors import ConflictError, InvalidRequestError, NotFoundError
 from lrcast_server.schedules import check_range
 from lrcast_server.timeline import (
     Timeline,
+    block_end,
     document_key,
     edited,
     effective_step,
@@ -345,44 +345,35 @@ def list_page(
 # -- answers ----------------------------------------------------------------------------------
 
 
-def render_step(core: Core, state: RunState, step: int) -> bytes:
-    """The hot path's JSON answer for ``step`` (inside ``state``'s horizon)."""
-    size = state.timeline.block
-    k, i = divmod(step, size)
-    schedule, version, groups = state.labels[state.index(k * size)]
-    values = {name: column.item(i) for name, column in core.block(state, k).items()}
-    lr = values["lr"]
-    return orjson.dumps(
-        {
-            "run": state.timeline.run,
-            "step": step,
-            "lr": lr,
-            "values": values,
-            "groups": {name: lr * m for name, m in groups},
-            "schedule": schedule,
-            "version": version,
-        }
-    )
-
-
 def answer_from_memory(core: Core, run_id: str, step: int) -> bytes | None:
     """The answer for ``step`` if this process can give it without the database."""
-    state = core.cached(run_id)
-    if state is None or step > state.horizon:
-        return None
-    core.note_seen(state, step)
-    return render_step(core, state, step)
+    record = core.answers.get(run_id)
+    body = None if record is None else answers.render(record, run_id, step)
+    if record is None or body is None:
+        state = core.cached(run_id)
+        if state is None:
+            return None
+        k = step // state.timeline.block
+        if block_end(k, state.timeline.block) > state.horizon:
+            return None
+        record = core.record(state, k)
+        body = answers.render(record, run_id, step)
+        assert body is not None
+    core.note_seen(run_id, record, step)
+    return body
 
 
 def answer(core: Core, run_id: str, step: int) -> bytes:
     """The answer for ``step``, committing its block first if needed (may block on the
     database: call from a worker thread)."""
-    state = core.cached(run_id)
-    if state is None or step > state.horizon:
+    body = answer_from_memory(core, run_id, step)
+    if body is None:
         k = step // core.block_size(run_id)
         state = core.commit(run_id, k, k, seen=step)
-    body = render_step(core, state, step)
-    core.note_seen(state, step)
+        record = core.record(state, k)
+        body = answers.render(record, run_id, step)
+        assert body is not None
+        core.note_seen(run_id, record, step)
     if core.seen_due():
         core.flush_seen()
     return body

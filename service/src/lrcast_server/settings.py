@@ -54,7 +54,13 @@ class Settings(BaseSettings):
         65_536, ge=16, description="Computed blocks kept in memory (LRU) per process."
     )
     block_cache_mb: int = Field(
-        64, ge=1, description="Most memory (MB) the computed blocks kept may take per process."
+        16, ge=1, description="Most memory (MB) the computed blocks kept may take per process."
+    )
+    answer_cache_mb: int = Field(
+        32,
+        ge=1,
+        description="Most memory (MB) the runs' current blocks, packed for the per-step "
+        "answer, may take per process.",
     )
     run_cache_size: int = Field(
         20_000, ge=16, description="Run states (timeline and horizon) kept in memory per process."
