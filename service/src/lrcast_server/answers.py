@@ -1,22 +1,20 @@
 """Answer records: everything the per-step answer of one run needs, over one committed block,
-packed in one object.
+in one object.
 
 A process answering thousands of runs at random finds little of any run's state in the CPU
 caches, and each object an answer reads costs a trip to main memory. So each run's current
-block is kept as one record: the block's floats, the group multipliers, the rest of the answer
-already rendered as JSON, and the run's last step seen. The per-step answer reads that record
-and nothing else of the run (plus a few shared objects that stay cached: the layout, the
-structs). A record only ever holds a block within the run's horizon, which no edit can change,
-so it is never stale.
+block is kept as one record: a bytearray with the block's floats, the group multipliers and
+the run's last step seen, plus the schedule and version it answers with. The per-step answer
+reads that record and nothing else of the run (plus a few shared objects that stay cached: the
+layout and its structs). A record only ever holds a block within the run's horizon, which no
+edit can change, so it is never stale.
 
-Layout of a record (native byte order; what every answer reads comes first, so that it
-shares the record's first cache lines)::
+Layout of a record's bytes (native byte order; what every answer reads comes first)::
 
-    k, seen, noted, rows      4 int64: the block, the highest step answered from it, whether
-                              that step waits in the process's next flush, where rows start
+    k, seen, noted            3 int64: the block, the highest step answered from it, and
+                              whether that step waits in the process's next flush
     multipliers, constants    float64: each group's multiplier, then each curve that is
                               constant over the block (one float each)
-    tail                      the answer's JSON after "groups" (schedule and version)
     rows                      float64: the other curves, step by step
 """
 
@@ -32,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-_HEADER = struct.Struct("=qqqq")
+_HEADER = struct.Struct("=qqq")
 _SEEN = struct.Struct("=qq")
 _STEP = struct.Struct("=q")
 _SEEN_AT = 8
@@ -43,7 +41,7 @@ class Layout:
     """Where the floats of a record lie, for one block size, list of curves (and which are
     constant over the block) and list of groups. Interned: records alike share one."""
 
-    __slots__ = ("__weakref__", "groups", "head", "names", "pick", "row", "size", "tail")
+    __slots__ = ("__weakref__", "groups", "head", "names", "pick", "row", "rows", "size")
 
     def __init__(
         self, size: int, names: tuple[str, ...], constant: tuple[bool, ...], groups: tuple[str, ...]
@@ -56,8 +54,8 @@ class Layout:
         """The multipliers, then the constant curves."""
         self.row = struct.Struct(f"={len(names) - heads}d")
         """The other curves at one step."""
-        self.tail = _HEADER.size + self.head.size
-        """Where the rendered tail starts."""
+        self.rows = _HEADER.size + self.head.size
+        """Where the rows start."""
         # Where each curve's float is in head + row: its place, in the curves' order.
         first_constant = len(groups)
         first_varying = len(groups) + heads
@@ -97,8 +95,10 @@ def _layout(
 class Record(bytearray):
     """One run's answers over one committed block (see the module's docstring)."""
 
-    __slots__ = ("layout",)
+    __slots__ = ("layout", "schedule", "version")
     layout: Layout
+    schedule: str
+    version: int
 
 
 def pack(
@@ -120,12 +120,12 @@ def pack(
     head = [m for _, m in groups] + [float(c[0]) for c, fixed in pairs if fixed]
     varying = [c for c, fixed in pairs if not fixed]
     rows = np.stack(varying, axis=1).tobytes() if varying else b""
-    tail = orjson.dumps({"schedule": schedule, "version": version})
-    header = _HEADER.pack(k, seen, 0, layout.tail + len(tail))
+    header = _HEADER.pack(k, seen, 0)
     # Joined first: a bytearray grown piece by piece keeps spare room.
-    record = Record(b"".join([header, layout.head.pack(*head), tail, rows]))
-    record[layout.tail] = ord(",")  # the tail continues the answer's object: '{' becomes ','
+    record = Record(b"".join([header, layout.head.pack(*head), rows]))
     record.layout = layout
+    record.schedule = schedule
+    record.version = version
     return record
 
 
@@ -137,26 +137,34 @@ def _is_constant(column: npt.NDArray[np.float64]) -> bool:
 
 
 def block_of(record: Record) -> int:
-    k: int = _HEADER.unpack_from(record)[0]
+    k: int = _STEP.unpack_from(record)[0]
     return k
 
 
 def render(record: Record, run: str, step: int) -> bytes | None:
     """The JSON answer for ``step``, or None if the record's block does not hold it."""
     layout = record.layout
-    k, _, _, rows = _HEADER.unpack_from(record)
-    i = step - k * layout.size
+    i = step - _STEP.unpack_from(record)[0] * layout.size
     if not 0 <= i < layout.size:
         return None
     head = layout.head.unpack_from(record, _HEADER.size)
-    floats = layout.pick(head + layout.row.unpack_from(record, rows + i * layout.row.size))
+    floats = layout.pick(head + layout.row.unpack_from(record, layout.rows + i * layout.row.size))
     # zip without strict=: on the hot path the keyword costs more than the rest of the call.
     values = dict(zip(layout.names, floats))  # noqa: B905 (as long by construction)
     lr = values["lr"]
     # The head starts with the multipliers: zip stops after them.
     groups = {name: lr * m for name, m in zip(layout.groups, head)}  # noqa: B905
-    body = orjson.dumps({"run": run, "step": step, "lr": lr, "values": values, "groups": groups})
-    return body[:-1] + record[layout.tail : rows]
+    return orjson.dumps(
+        {
+            "run": run,
+            "step": step,
+            "lr": lr,
+            "values": values,
+            "groups": groups,
+            "schedule": record.schedule,
+            "version": record.version,
+        }
+    )
 
 
 def seen(record: Record) -> tuple[int, bool]:

@@ -278,7 +278,9 @@ class Core:
             answers.seen(current)[0] if current is not None else -1,
             self._seen_forgotten.get(run, -1),
         )
-        record = answers.pack(self.block(state, k), k, groups, schedule, version, seen=seen)
+        # The record holds the block: the block cache keeps it only if something else put it.
+        values = self.block(state, k, keep=False)
+        record = answers.pack(values, k, groups, schedule, version, seen=seen)
         self.answers.put(run, record)
         return record
 
