@@ -3,6 +3,8 @@ several processes, and the serve command's schema step is idempotent."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,29 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(database: 
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     database.dispose()
+
+
+def test_a_new_sqlite_file_is_switched_to_wal_while_another_connection_writes_it(
+    tmp_path: Path,
+) -> None:
+    # A writer holding a new file (not yet in WAL mode): SQLite refuses the switch at once,
+    # without waiting out the busy timeout, as when processes start together on a new database.
+    path = tmp_path / "lrcast.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    done = threading.Timer(0.3, writer.execute, ["COMMIT"])
+    done.start()
+    database = Database.from_url(f"sqlite:///{path}")
+    try:
+        with database.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT x FROM t").scalars().all() == [1]
+    finally:
+        done.join()
+        writer.close()
+        database.dispose()
 
 
 def insert_then_fail(database: Database) -> None:
