@@ -128,6 +128,19 @@ def test_extreme_numbers_in_run_settings_are_422(
     assert_problem(response, 422, "scale")
 
 
+def test_cursors_past_their_column_are_422_and_the_largest_reads_an_empty_page(
+    client: TestClient, writer: dict[str, str], admin: dict[str, str]
+) -> None:
+    publish(client, writer, "s", COSINE)
+    for path, largest in (("/v1/audit", 2**63 - 1), ("/v1/schedules/s/versions", 2**31 - 1)):
+        too_large = client.get(path, params={"cursor": largest + 1}, headers=admin)
+        assert_problem(too_large, 422, "cursor")
+        page = client.get(path, params={"cursor": largest}, headers=admin)
+        assert page.status_code == 200, page.text
+        assert page.json()["items"] == []
+        assert_problem(client.get(path, params={"cursor": 10**25}, headers=admin), 422, "cursor")
+
+
 def test_an_offset_pushing_steps_past_the_largest_is_clipped_not_an_error(
     client: TestClient, writer: dict[str, str]
 ) -> None:

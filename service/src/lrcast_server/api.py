@@ -95,6 +95,10 @@ StopQuery = Annotated[
     Query(ge=1, le=lrcast.MAX_STEP + 1, description="First step after a range (exclusive)."),
 ]
 EveryQuery = Annotated[int, Query(ge=1, le=lrcast.MAX_STEP, description="Stride of a range.")]
+MAX_VERSION = 2**31 - 1
+"""The largest version number (a 32-bit column)."""
+MAX_AUDIT_ID = 2**63 - 1
+"""The largest audit entry id (a 64-bit column): a larger cursor would not reach the database."""
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Most items on one page.")]
 CursorQuery = Annotated[
     str | None,
@@ -249,7 +253,8 @@ async def list_versions(
     core: CoreDep,
     limit: LimitQuery = 50,
     cursor: Annotated[
-        int | None, Query(ge=0, description="`next_cursor` of the previous page.")
+        int | None,
+        Query(ge=0, le=MAX_VERSION, description="`next_cursor` of the previous page."),
     ] = None,
 ) -> VersionPage:
     return await run_in_threadpool(
@@ -266,7 +271,7 @@ async def list_versions(
 )
 async def read_version(
     name: ScheduleNamePath,
-    version: Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number.")],
+    version: Annotated[int, Path(ge=1, le=MAX_VERSION, description="The version number.")],
     _: Reader,
     core: CoreDep,
     response: Response,
@@ -293,7 +298,7 @@ async def evaluate_schedule(
     start: StartQuery = None,
     stop: StopQuery = None,
     every: EveryQuery = 1,
-    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     total_steps: LengthQuery = None,
     steps_per_epoch: LengthQuery = None,
 ) -> ScheduleLrAnswer | ScheduleRangeAnswer:
@@ -584,7 +589,8 @@ async def read_audit(
     core: CoreDep,
     limit: LimitQuery = 50,
     cursor: Annotated[
-        int | None, Query(ge=0, description="`next_cursor` of the previous page.")
+        int | None,
+        Query(ge=0, le=MAX_AUDIT_ID, description="`next_cursor` of the previous page."),
     ] = None,
     target: Annotated[
         str | None,
