@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import typing
+
 import numpy as np
 import pytest
 
 import lrcast
+from lrcast._durations import DURATION_FIELDS
+from lrcast._models import AnyCurve
 
 COSINE = {"type": "cosine", "start": 0.4, "end": 0.0, "steps": 100}
 DOC = {
@@ -77,6 +82,29 @@ def test_epoch_and_percent_durations_resolve_against_the_context() -> None:
         "boundaries": ["12.5%"],
     }
     np.testing.assert_array_equal(lrcast.evaluate(seq, [124, 125], total_steps=1000), [1, 2])
+
+
+def test_every_field_that_takes_a_duration_is_resolved() -> None:
+    # The fields whose schema admits "12ep" or "5%", family by family, against those the
+    # resolver knows: a field missing from the resolver would reach the evaluator unresolved.
+    durations = set()
+    for family in typing.get_args(AnyCurve):
+        schema = family.model_json_schema()
+        fields = schema.get("properties") or schema["$defs"][family.__name__]["properties"]
+        durations |= {name for name, field in fields.items() if "(ep|%)" in json.dumps(field)}
+    assert durations == DURATION_FIELDS | {"boundaries", "milestones", "points"}
+
+
+def test_a_timescale_in_epochs_is_resolved() -> None:
+    curve = {"type": "inverse_sqrt", "peak": 0.1, "warmup": "1ep", "timescale": "2ep"}
+    in_steps = {"type": "inverse_sqrt", "peak": 0.1, "warmup": 50, "timescale": 100}
+    steps = [0, 25, 50, 150, 1000]
+    np.testing.assert_array_equal(
+        lrcast.evaluate(curve, steps, steps_per_epoch=50), lrcast.evaluate(in_steps, steps)
+    )
+    with pytest.raises(lrcast.EvaluationError) as info:
+        lrcast.evaluate({**curve, "timescale": "0ep"}, 0, steps_per_epoch=50)
+    assert str(info.value) == "timescale: must be > 0 (once its durations are resolved)"
 
 
 def test_fractional_durations_round_to_the_nearest_step_halves_up() -> None:

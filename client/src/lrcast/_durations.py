@@ -24,7 +24,7 @@ MAX_STEP = 2**53 - 1
 _DURATION = re.compile(r"^(\d{1,16}(?:\.\d{1,16})?)(ep|%)$")
 
 DURATION_FIELDS = frozenset(
-    {"steps", "every", "period", "up", "down", "warmup", "stable", "decay", "begin"}
+    {"steps", "every", "period", "up", "down", "warmup", "stable", "decay", "begin", "timescale"}
 )
 """Fields holding one duration. ``boundaries`` and ``milestones`` hold lists of them, and
 ``points`` holds ``[duration, value]`` pairs."""
