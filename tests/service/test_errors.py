@@ -118,8 +118,16 @@ def test_extreme_numbers_in_run_settings_are_422(
         {"schedule": "s", "block": True},
         {"schedule": "s", "version": "newest"},
         {"schedule": "s", "total_steps": 2**60},
+        {"schedule": "s", "version": 2**31},
+        {"schedule": "s", "version": 2**70},
     ):
         assert_problem(client.put("/v1/runs/r", json=body, headers=writer), 422)
+    bind(client, writer, "r", schedule="s")
+    too_new = client.patch("/v1/runs/r", json={"schedule": "s", "version": 2**70}, headers=writer)
+    assert_problem(too_new, 422, "version")
+    restarts = {"type": "cosine_restarts", "start": 0.1, "period": 10, "cycles": 2**70}
+    response = client.put("/v1/schedules/s2", json={"curves": {"lr": restarts}}, headers=writer)
+    assert_problem(response, 422, "curves.lr.cycles")
     response = client.put(
         "/v1/runs/r",
         content=b'{"schedule": "s", "scale": 1e309}',

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from lrcast._durations import Duration
+from lrcast._durations import MAX_STEP, Duration
 from lrcast._expression import MAX_EXPRESSION_LENGTH, Expression, compile_expression
 
 MAX_DEPTH = 8
@@ -239,7 +239,7 @@ class CosineRestarts(_Curve):
     period: PositiveSteps
     period_factor: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
     peak_factor: Decay = 1.0
-    cycles: Annotated[StrictInt, Field(ge=1)] | None = None
+    cycles: Annotated[StrictInt, Field(ge=1, le=MAX_STEP)] | None = None
 
     model_config = ConfigDict(
         json_schema_extra={

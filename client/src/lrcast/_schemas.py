@@ -51,7 +51,11 @@ RunId = Annotated[
     ),
 ]
 Step = Annotated[StrictInt, Field(ge=0, le=MAX_STEP, description="A training step (0 first).")]
-VersionNumber = Annotated[StrictInt, Field(ge=1, description="A schedule version (1 first).")]
+MAX_VERSION = 2**31 - 1
+"""The largest schedule version number (a 32-bit column)."""
+VersionNumber = Annotated[
+    StrictInt, Field(ge=1, le=MAX_VERSION, description="A schedule version (1 first).")
+]
 
 
 def _follow(value: Any) -> int | str:
@@ -61,6 +65,8 @@ def _follow(value: Any) -> int | str:
         raise ValueError('must be a version number or "latest"')
     if value < 1:
         raise ValueError("must be >= 1")
+    if value > MAX_VERSION:
+        raise ValueError(f"must be <= {MAX_VERSION}")
     return value
 
 
@@ -69,7 +75,10 @@ Follow = Annotated[
     PlainValidator(_follow),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "integer", "minimum": 1}, {"const": "latest"}],
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+                {"const": "latest"},
+            ],
             "description": 'A version number pins it; `"latest"` follows every new version.',
         }
     ),

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 import lrcast
 from lrcast._schemas import (
     MAX_LEASE_BLOCKS,
+    MAX_VERSION,
     METRIC_NAME_PATTERN,
     RUN_ID_PATTERN,
     SCHEDULE_NAME_PATTERN,
@@ -95,8 +96,6 @@ StopQuery = Annotated[
     Query(ge=1, le=lrcast.MAX_STEP + 1, description="First step after a range (exclusive)."),
 ]
 EveryQuery = Annotated[int, Query(ge=1, le=lrcast.MAX_STEP, description="Stride of a range.")]
-MAX_VERSION = 2**31 - 1
-"""The largest version number (a 32-bit column)."""
 MAX_AUDIT_ID = 2**63 - 1
 """The largest audit entry id (a 64-bit column): a larger cursor would not reach the database."""
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Most items on one page.")]
