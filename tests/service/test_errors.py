@@ -171,3 +171,18 @@ def test_readiness_fails_with_503_when_the_database_is_unreachable(
     monkeypatch.setattr(core.database, "ping", unreachable)
     assert_problem(client.get("/readyz"), 503)
     assert client.get("/healthz").status_code == 200
+
+
+def test_nul_characters_in_query_parameters_are_422_naming_the_parameter(
+    client: TestClient, writer: dict[str, str], admin: dict[str, str]
+) -> None:
+    # PostgreSQL cannot store or compare text holding NUL: refused alike on every database.
+    publish(client, writer, "s", COSINE)
+    for path, name in (
+        ("/v1/audit?target=a%00b", "target"),
+        ("/v1/audit?actor=%00", "actor"),
+        ("/v1/schedules?cursor=s%00", "cursor"),
+        ("/v1/runs?schedule=s%00", "schedule"),
+    ):
+        assert_problem(client.get(path, headers=admin), 422, name)
+

@@ -39,7 +39,7 @@ from lrcast_server.errors import (
     http_status_error,
     problem_response,
 )
-from lrcast_server.middleware import BodyLimit, HotPath
+from lrcast_server.middleware import BodyLimit, HotPath, QueryCheck
 from lrcast_server.observability import Observe
 from lrcast_server.settings import Settings, get_settings
 
@@ -238,6 +238,7 @@ def create_app(settings: Settings | None = None) -> LrcastApp:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryCheck)
     app.add_middleware(Observe)
     app.hot_path = HotPath(core)
     return app

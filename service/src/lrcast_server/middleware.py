@@ -1,4 +1,4 @@
-"""The lean hot path, and the request body limit (a pure ASGI middleware).
+"""The lean hot path, the request body limit and the query check (pure ASGI middleware).
 
 ``HotPath`` answers ``GET /v1/runs/{run}/lr?step=S`` without FastAPI's per-request machinery:
 it does exactly what the documented route does (same service functions, same bytes), and leaves
@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -147,6 +148,28 @@ def _json_problem(body: bytes) -> str | None:
     except ValueError as exc:  # an integer of more digits than int() converts
         return f"the body is not valid JSON: {exc}"
     return None
+
+
+class QueryCheck:
+    """Refuse query parameters holding a NUL character (422 naming the parameter): PostgreSQL
+    cannot compare text holding one, so it is refused alike on every database."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"")
+        if scope["type"] == "http" and b"%00" in query:
+            pairs = urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            names = [name for name, value in pairs if "\x00" in name or "\x00" in value]
+            if names:
+                detail = "query parameters must not contain NUL characters"
+                errors = [
+                    lrcast.ErrorDetail(name, "must not contain NUL characters") for name in names
+                ]
+                await _send_problem(send, InvalidRequestError(detail, errors=errors))
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
