@@ -1,5 +1,5 @@
-"""schemathesis against the live OpenAPI document of a real server, with an admin token and
-a fixed budget of examples per operation: zero failures."""
+"""schemathesis against the live OpenAPI document of a real server (on SQLite, and on
+PostgreSQL), with an admin token and a fixed budget of examples per operation: zero failures."""
 
 from __future__ import annotations
 
@@ -37,8 +37,14 @@ than ``max_points``, a body naming a schedule that does not exist, a cursor it n
 rules a JSON Schema cannot state. docs/reliability.md lists them."""
 
 
-def test_schemathesis_finds_no_failure(cluster: Callable[..., Cluster], tmp_path: Path) -> None:
-    server = cluster()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_schemathesis_finds_no_failure(
+    cluster: Callable[..., Cluster], tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    env = {}
+    if backend == "postgresql":
+        env["LRCAST_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    server = cluster(**env)
     with httpx.Client(base_url=server.urls[0], headers=ADMIN, timeout=30) as client:
         # The document's examples name these, so operations reach past 404.
         schedule = client.get("/openapi.json").json()

@@ -185,4 +185,3 @@ def test_nul_characters_in_query_parameters_are_422_naming_the_parameter(
         ("/v1/runs?schedule=s%00", "schedule"),
     ):
         assert_problem(client.get(path, headers=admin), 422, name)
-
