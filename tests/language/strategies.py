@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import typing
 from typing import Any
 
 from hypothesis import strategies as st
+
+from lrcast._models import AnyCurve
 
 values = st.floats(min_value=0.0, max_value=10.0, allow_nan=False, allow_infinity=False)
 decays = st.floats(min_value=0.0, max_value=1.0)
@@ -263,3 +267,13 @@ def documents() -> st.SearchStrategy[dict[str, Any]]:
         curves(),
         st.dictionaries(names, curves(), max_size=2),
     )
+
+
+def duration_fields() -> set[str]:
+    """The fields of any curve whose schema admits a duration (``"12ep"``, ``"5%"``)."""
+    found = set()
+    for family in typing.get_args(AnyCurve):
+        schema = family.model_json_schema()
+        fields = schema.get("properties") or schema["$defs"][family.__name__]["properties"]
+        found |= {name for name, field in fields.items() if "(ep|%)" in json.dumps(field)}
+    return found

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import typing
-
 import numpy as np
 import pytest
 
 import lrcast
 from lrcast._durations import DURATION_FIELDS
-from lrcast._models import AnyCurve
+from tests.language.strategies import duration_fields
 
 COSINE = {"type": "cosine", "start": 0.4, "end": 0.0, "steps": 100}
 DOC = {
@@ -85,14 +82,9 @@ def test_epoch_and_percent_durations_resolve_against_the_context() -> None:
 
 
 def test_every_field_that_takes_a_duration_is_resolved() -> None:
-    # The fields whose schema admits "12ep" or "5%", family by family, against those the
-    # resolver knows: a field missing from the resolver would reach the evaluator unresolved.
-    durations = set()
-    for family in typing.get_args(AnyCurve):
-        schema = family.model_json_schema()
-        fields = schema.get("properties") or schema["$defs"][family.__name__]["properties"]
-        durations |= {name for name, field in fields.items() if "(ep|%)" in json.dumps(field)}
-    assert durations == DURATION_FIELDS | {"boundaries", "milestones", "points"}
+    # The fields whose schema admits "12ep" or "5%" against those the resolver knows: a field
+    # missing from the resolver would reach the evaluator unresolved.
+    assert duration_fields() == DURATION_FIELDS | {"boundaries", "milestones", "points"}
 
 
 def test_a_timescale_in_epochs_is_resolved() -> None:

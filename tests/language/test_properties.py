@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lrcast
-from tests.language.strategies import curves, documents
+from tests.language.strategies import curves, documents, duration_fields
 
 PROBES = np.array(
     [0, 1, 2, 3, 99, 100, 101, 999, 1000, 4_999, 5_000, 20_000, 123_457, 10**9, lrcast.MAX_STEP],
@@ -56,3 +57,53 @@ def test_a_block_is_bit_identical_alone_or_inside_a_longer_range(
     start = (k - first) * size
     for name, values in alone.items():
         assert values.tobytes() == longer[name][start : start + size].tobytes()
+
+
+DURATIONS = duration_fields() - {"boundaries", "milestones", "points"}
+"""The fields holding one duration, read off the schema (not the resolver's own list)."""
+PERCENT_RUN = 100_000
+"""A run of 100,000 steps: 0.001 % is one step."""
+
+
+def _epochs(steps: int) -> str:
+    return f"{steps}ep"  # at one step per epoch
+
+
+def _percent(steps: int) -> str | int:
+    if steps > PERCENT_RUN:
+        return steps  # more than the run: stays in steps
+    return f"{steps // 1000}.{steps % 1000:03d}%"
+
+
+def _in_units(node: Any, unit: Callable[[int], str | int]) -> Any:
+    """``node`` with every duration (in steps) written in another unit."""
+    if isinstance(node, list):
+        return [_in_units(item, unit) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in DURATIONS and isinstance(value, int):
+            out[key] = unit(value)
+        elif key in ("boundaries", "milestones"):
+            out[key] = [unit(v) for v in value]
+        elif key == "points":
+            out[key] = [[unit(step), v] for step, v in value]
+        else:
+            out[key] = _in_units(value, unit)
+    return out
+
+
+@SETTINGS
+@given(documents())
+def test_durations_in_epochs_or_percent_that_equal_steps_evaluate_bit_identically(
+    data: dict[str, Any],
+) -> None:
+    # Every field that takes a duration, at any depth, written in epochs (one step each) or in
+    # percent of a run (0.001 % a step): the same steps, so exactly the same values.
+    in_steps = lrcast.evaluate(data, PROBES)
+    in_epochs = lrcast.evaluate(_in_units(data, _epochs), PROBES, steps_per_epoch=1)
+    in_percent = lrcast.evaluate(_in_units(data, _percent), PROBES, total_steps=PERCENT_RUN)
+    for name, values in in_steps.items():
+        np.testing.assert_array_equal(in_epochs[name], values)
+        np.testing.assert_array_equal(in_percent[name], values)
