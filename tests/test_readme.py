@@ -1,5 +1,6 @@
-"""The README's five-minute tour, run as written against a real server: its curl block in bash
-(each curl made to fail on an error answer), then its Python block with real torch."""
+"""The five-minute tours of the README and docs/api.md, run as written against a real server:
+the curl blocks in bash (each curl made to fail on an error answer), then the README's Python
+block with real torch."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ import pytest
 
 from tests.service.helpers import Server, free_port
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CURL_TOURS = [
+    (README, "### Serve, publish, ask (curl)"),
+    (ROOT / "docs" / "api.md", "## A five-minute tour"),
+]
 
 
-def block(heading: str, language: str) -> str:
-    """The first ``language`` code block after ``heading`` in the README."""
-    text = README.read_text()
+def block(heading: str, language: str, document: Path = README) -> str:
+    """The first ``language`` code block after ``heading`` in ``document``."""
+    text = document.read_text()
     start = text.index(heading)
     found = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(text, start)
     assert found is not None, f"no {language} block after {heading!r}"
@@ -40,12 +46,16 @@ def tour_env(server: Server) -> dict[str, str]:
     return {**os.environ, "LRCAST_DATA_DIR": str(server.data_dir)}
 
 
-def curl_tour(server: Server, *, then: str = "") -> subprocess.CompletedProcess[str]:
-    """Run the README's curl block against ``server`` (each answer on a line of its own), then
+def curl_tour(
+    server: Server, tour: tuple[Path, str] = CURL_TOURS[0], *, then: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run a tour's curl block against ``server`` (each answer on a line of its own), then
     ``then``."""
-    script = block("### Serve, publish, ask (curl)", "sh")
-    # This process's environment is already the project's; the server is on its own port.
+    document, heading = tour
+    script = block(heading, "sh", document)
+    # This process's environment is already the project's, and the server runs on its own port.
     script = script.replace(". .venv/bin/activate", ":")
+    script = re.sub(r"^lrcast-server serve &.*$", ":", script, flags=re.MULTILINE)
     script = script.replace("localhost:8000", f"127.0.0.1:{server.port}")
     script = re.sub(r"\bcurl ", "curl -sS --fail-with-body -w '\\n' ", script)
     script = script.replace("lrcast-server token", f"{sys.executable} -m lrcast_server.cli token")
@@ -58,8 +68,9 @@ def curl_tour(server: Server, *, then: str = "") -> subprocess.CompletedProcess[
     )
 
 
-def test_the_curl_tour_runs_as_written(server: Server) -> None:
-    done = curl_tour(server)
+@pytest.mark.parametrize("tour", CURL_TOURS, ids=["README", "api.md"])
+def test_the_curl_tour_runs_as_written(server: Server, tour: tuple[Path, str]) -> None:
+    done = curl_tour(server, tour)
     assert done.returncode == 0, done.stdout + done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     # What the README's comments promise.
