@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import lrcast
 from lrcast_server import Settings
-from tests.service.helpers import COSINE, assert_problem, bind, core_of, make_client, publish
+from tests.service.helpers import (
+    CONSTANT,
+    COSINE,
+    assert_problem,
+    bind,
+    core_of,
+    make_client,
+    publish,
+)
 
 
 @pytest.fixture
@@ -185,3 +194,26 @@ def test_nul_characters_in_query_parameters_are_422_naming_the_parameter(
         ("/v1/runs?schedule=s%00", "schedule"),
     ):
         assert_problem(client.get(path, headers=admin), 422, name)
+
+
+def test_edits_past_the_largest_step_are_refused_and_publishing_passes_over_finished_runs(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "s", COSINE)
+    bind(client, writer, "early", schedule="s")
+    last_block = lrcast.MAX_STEP // 256 * 256
+    # An edit takes effect at a block boundary: the last one is the last block's start.
+    past = {"scale": 2.0, "at_step": last_block + 1}
+    assert_problem(client.patch("/v1/runs/early", json=past, headers=writer), 422, "at_step")
+    last = client.patch("/v1/runs/early", json={**past, "at_step": last_block}, headers=writer)
+    assert last.status_code == 200, last.text
+    assert last.json()["effective_step"] == last_block
+    # A run committed up to the largest step has nothing left to edit or switch.
+    bind(client, writer, "done", schedule="s")
+    assert client.get(f"/v1/runs/done/lr?step={lrcast.MAX_STEP}").status_code == 200
+    assert_problem(client.patch("/v1/runs/done", json={"scale": 2.0}, headers=writer), 409)
+    published = client.put("/v1/schedules/s", json=CONSTANT, headers=writer)
+    assert published.status_code == 201, published.text
+    assert [r["run"] for r in published.json()["runs"]] == ["early"]
+    done = client.get("/v1/runs/done").json()
+    assert all(s["from_step"] <= lrcast.MAX_STEP for s in done["timeline"])

@@ -12,6 +12,7 @@ import torch
 from fastapi.testclient import TestClient
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+import lrcast
 from lrcast._schemas import Plateau
 from lrcast_server.plateau import State, observe
 from tests.service.helpers import CONSTANT, assert_problem, bind, publish
@@ -329,3 +330,20 @@ def test_binding_again_with_the_same_plateau_is_a_no_op(
     )
     assert again.status_code == 200
     assert again.json()["plateau"]["patience"] == 3
+
+
+def test_a_reduction_past_the_largest_step_is_not_made(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer, block=100, patience=0, factor=0.5)
+    post = lambda step, value: client.post(  # noqa: E731
+        f"/v1/runs/{run}/metrics",
+        json={"step": step, "name": "loss", "value": value},
+        headers=writer,
+    )
+    assert post(lrcast.MAX_STEP - 10, 1.0).status_code == 201
+    worse = post(lrcast.MAX_STEP, 2.0)
+    assert worse.status_code == 201, worse.text
+    assert worse.json()["plateau"]["reduced"] is False
+    timeline = client.get(f"/v1/runs/{run}").json()["timeline"]
+    assert [s["from_step"] for s in timeline] == [0]

@@ -179,6 +179,8 @@ def _apply(
     values: dict[str, Any] = {"plateau_state": state.to_json(), "plateau_step": body.step}
     edit: list[TimelineSegment] = []
     at = reduction = None
+    if reduce and effective_step(run.horizon, body.step + 1, run.block) > lrcast.MAX_STEP:
+        reduce = False  # no step is left for a reduction to govern
     if reduce:
         segments = [to_segment(s) for s in storage.get_segments(conn, run.id)]
         timeline = Timeline(run.id, run.timeline_rev, run.block, tuple(segments))

@@ -7,7 +7,7 @@ already answered, whichever process answered it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -214,6 +214,8 @@ def patch(
         segments = [to_segment(s) for s in storage.get_segments(conn, run_id)]
         timeline = Timeline(run.id, run.timeline_rev, run.block, tuple(segments))
         at = effective_step(run.horizon, body.at_step, run.block)
+        if at > lrcast.MAX_STEP:
+            _past_the_last_step(at, body.at_step, run.block)
         base = timeline.governing(at)
         schedule = body.schedule if body.schedule is not None else base.schedule
         if body.version is not None:
@@ -339,6 +341,20 @@ def list_page(
             for r in page
         ],
         next_cursor=page[-1].id if len(rows) > limit else None,
+    )
+
+
+def _past_the_last_step(at: int, at_step: int | None, block: int) -> NoReturn:
+    """Refuse an edit that would take effect past the largest step: 422 when ``at_step`` asked
+    for it, 409 when the run has committed every step up to the largest."""
+    if at_step is not None and -(-at_step // block) * block == at:
+        last = lrcast.MAX_STEP // block * block
+        raise InvalidRequestError(
+            f"an edit takes effect at a block boundary: step {at} is past the largest step",
+            errors=[lrcast.ErrorDetail("at_step", f"must be <= {last} (the last block's start)")],
+        )
+    raise ConflictError(
+        "the run has committed every step up to the largest: nothing is left to edit"
     )
 
 

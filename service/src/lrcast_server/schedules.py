@@ -71,6 +71,8 @@ def _switch_followers(conn: Connection, name: str, version: int) -> list[RunSwit
         segments = [to_segment(s) for s in storage.get_segments(conn, run.id)]
         timeline = Timeline(run.id, run.timeline_rev, run.block, tuple(segments))
         at = effective_step(run.horizon, None, run.block)
+        if at > lrcast.MAX_STEP:
+            continue  # committed up to the largest step: no step is left to switch
         switched = continued(timeline.governing(at), at).model_copy(
             update={"schedule": name, "version": version}
         )
