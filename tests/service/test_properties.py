@@ -1,0 +1,52 @@
+"""Any valid document, published and bound, is answered over HTTP (the lean hot path) with
+exactly the floats ``lrcast.evaluate`` gives, bit for bit, at any step."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lrcast
+from tests.language.strategies import documents
+from tests.service.helpers import bind, publish
+
+NAMES = itertools.count()
+
+
+def bits(value: float) -> int:
+    """The float's bits: -0.0 and 0.0 differ, as they do on the wire."""
+    return int(np.float64(value).view(np.int64))
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    document=documents(),
+    steps=st.lists(st.integers(0, 20_000), min_size=1, max_size=6),
+    multiplier=st.floats(0.0, 2.0),
+)
+def test_any_document_is_answered_with_exactly_the_evaluators_floats(
+    client: TestClient,
+    writer: dict[str, str],
+    document: dict[str, Any],
+    steps: list[int],
+    multiplier: float,
+) -> None:
+    name = f"p{next(NAMES)}"
+    publish(client, writer, name, document)
+    bind(client, writer, name, schedule=name, groups={"head": multiplier})
+    expected = lrcast.evaluate(document, np.array(steps))
+    for i, step in enumerate(steps):
+        answer = client.get(f"/v1/runs/{name}/lr", params={"step": step}).json()
+        for curve, values in expected.items():
+            assert bits(answer["values"][curve]) == bits(values[i]), (curve, step)
+        assert bits(answer["lr"]) == bits(expected["lr"][i])
+        assert bits(answer["groups"]["head"]) == bits(expected["lr"][i] * multiplier)
