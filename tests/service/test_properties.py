@@ -1,5 +1,6 @@
 """Any valid document, published and bound, is answered over HTTP (the lean hot path) with
-exactly the floats ``lrcast.evaluate`` gives, bit for bit, at any step."""
+exactly the floats ``lrcast.evaluate`` gives, bit for bit, at any step; and a step gets the
+same floats whether asked alone, in a range or in a lease."""
 
 from __future__ import annotations
 
@@ -50,3 +51,30 @@ def test_any_document_is_answered_with_exactly_the_evaluators_floats(
             assert bits(answer["values"][curve]) == bits(values[i]), (curve, step)
         assert bits(answer["lr"]) == bits(expected["lr"][i])
         assert bits(answer["groups"]["head"]) == bits(expected["lr"][i] * multiplier)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(document=documents(), step=st.integers(0, 20_000), multiplier=st.floats(0.0, 2.0))
+def test_a_step_gets_the_same_floats_by_lease_by_range_and_alone(
+    client: TestClient,
+    writer: dict[str, str],
+    document: dict[str, Any],
+    step: int,
+    multiplier: float,
+) -> None:
+    name = f"p{next(NAMES)}"
+    publish(client, writer, name, document)
+    bind(client, writer, name, schedule=name, groups={"head": multiplier})
+    lease = client.get(f"/v1/runs/{name}/lease", params={"step": step, "blocks": 2}).json()
+    ranged = client.get(f"/v1/runs/{name}/lr", params={"start": step, "stop": step + 1}).json()
+    alone = client.get(f"/v1/runs/{name}/lr", params={"step": step}).json()
+    at = step - lease["from_step"]
+    for curve, value in alone["values"].items():
+        assert bits(lease["values"][curve][at]) == bits(value), curve
+        assert bits(ranged["values"][curve][0]) == bits(value), curve
+    assert bits(lease["groups"]["head"][at]) == bits(alone["groups"]["head"])
+    assert bits(ranged["groups"]["head"][0]) == bits(alone["groups"]["head"])
