@@ -217,3 +217,15 @@ def test_edits_past_the_largest_step_are_refused_and_publishing_passes_over_fini
     assert [r["run"] for r in published.json()["runs"]] == ["early"]
     done = client.get("/v1/runs/done").json()
     assert all(s["from_step"] <= lrcast.MAX_STEP for s in done["timeline"])
+
+
+def test_a_lease_stops_at_the_block_holding_the_largest_step(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "s", COSINE)
+    bind(client, writer, "r", schedule="s", block=100)
+    lease = client.get("/v1/runs/r/lease", params={"step": lrcast.MAX_STEP, "blocks": 4})
+    assert lease.status_code == 200, lease.text
+    last_block = lrcast.MAX_STEP // 100 * 100
+    assert (lease.json()["from_step"], lease.json()["to_step"]) == (last_block, last_block + 100)
+    assert client.get("/v1/runs/r").json()["horizon"] == last_block + 99

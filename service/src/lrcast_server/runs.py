@@ -405,7 +405,8 @@ def lease(core: Core, run_id: str, step: int, blocks: int) -> Lease:
             errors=[lrcast.ErrorDetail("blocks", f"must be <= {most}")],
         )
     first = step // size
-    last = first + blocks - 1
+    # No block past the one holding the largest step: none of its steps could be asked.
+    last = min(first + blocks - 1, lrcast.MAX_STEP // size)
     observability.LEASES.inc()
     state = core.commit(run_id, first, last, seen=step)
     ks = range(first, last + 1)
