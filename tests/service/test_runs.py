@@ -190,6 +190,54 @@ def test_publish_new_version_switches_following_runs_at_next_block(
     assert lr_at(client, "idle", 0)["lr"] == 0.5
 
 
+def test_publish_switches_only_the_segments_of_the_published_schedule(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "a", COSINE)
+    publish(client, writer, "b", CONSTANT)
+    bind(client, writer, "run-1", schedule="a", block=100)
+    lr_at(client, "run-1", 0)
+    moved = {"schedule": "b", "at_step": 1000}
+    assert client.patch("/v1/runs/run-1", json=moved, headers=writer).status_code == 200
+    quarter = {"curves": {"lr": {"type": "constant", "value": 0.25}}}
+    response = client.put("/v1/schedules/b", json=quarter, headers=writer)
+    # The switch to b stays at step 1000, now to b's new version; steps before it keep a.
+    assert response.json()["runs"] == [{"run": "run-1", "effective_step": 1000}]
+    cosine = lrcast.evaluate(COSINE["curves"]["lr"], [100, 999])
+    assert [lr_at(client, "run-1", s)["lr"] for s in (100, 999)] == list(cosine)
+    assert lr_at(client, "run-1", 999)["schedule"] == "a"
+    after = lr_at(client, "run-1", 1000)
+    assert (after["schedule"], after["version"], after["lr"]) == ("b", 2, 0.25)
+    # The run is bound to b from step 1000 on: a new version of a no longer moves it.
+    assert client.put("/v1/schedules/a", json=CONSTANT, headers=writer).json()["runs"] == []
+    assert lr_at(client, "run-1", 500)["lr"] == lrcast.evaluate(COSINE["curves"]["lr"], [500])[0]
+
+
+def test_publish_refuses_a_version_a_following_run_cannot_evaluate(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "s", CONSTANT)
+    bind(client, writer, "no-length", schedule="s", block=4)
+    bind(client, writer, "pinned", schedule="s", version=1, block=4)
+    answered = [lr_at(client, "no-length", s) for s in range(4)]
+    share = {"curves": {"lr": {"type": "cosine", "start": 0.1, "steps": "50%"}}}
+    response = client.put("/v1/schedules/s", json=share, headers=writer)
+    (error,) = assert_problem(response, 422, "curves.lr.steps")["errors"]
+    assert "'no-length'" in error["message"]
+    assert "total_steps" in error["message"]
+    # Nothing was written: no version 2, and every answer stays as it was.
+    assert client.get("/v1/schedules/s").json()["version"] == 1
+    assert [lr_at(client, "no-length", s) for s in range(4)] == answered
+    assert lr_at(client, "no-length", 4)["version"] == 1
+    # Once the run says its length, the same version publishes and switches it.
+    patched = client.patch("/v1/runs/no-length", json={"total_steps": 100}, headers=writer)
+    assert patched.status_code == 200
+    switched = client.put("/v1/schedules/s", json=share, headers=writer).json()
+    assert switched["runs"] == [{"run": "no-length", "effective_step": 8}]
+    expected_lr = lrcast.evaluate(share["curves"]["lr"], [8], total_steps=100)[0]
+    assert lr_at(client, "no-length", 8)["lr"] == expected_lr
+
+
 def test_patch_takes_effect_at_the_first_block_past_the_horizon(
     client: TestClient, writer: dict[str, str]
 ) -> None:

@@ -22,6 +22,7 @@ from lrcast._schemas import (
     ScheduleRangeAnswer,
     ScheduleSummary,
     ScheduleVersionRead,
+    TimelineSegment,
     VersionPage,
     VersionSummary,
 )
@@ -63,25 +64,36 @@ def _live(
     return schedule
 
 
-def _switch_followers(conn: Connection, name: str, version: int) -> list[RunSwitch]:
-    """Append the new version to every live run following ``latest`` of ``name``."""
+def _switch_followers(
+    conn: Connection, name: str, version: int, document: dict[str, Any]
+) -> list[RunSwitch]:
+    """Move every live run following ``latest`` of ``name`` to the new version: from its first
+    block boundary past its horizon, each segment of ``name`` answers with ``version``; segments
+    of another schedule (a switch an edit scheduled) stay as they are.
+
+    Refuses a version that some such run cannot evaluate (a ``"%"`` duration and a run without
+    ``total_steps``, say): its answers would fail from then on.
+    """
     switches = []
     now = storage.utcnow()
+    problems: dict[tuple[int | None, int | None], lrcast.EvaluationError | None] = {}
     for run in storage.runs_following(conn, name):
         segments = [to_segment(s) for s in storage.get_segments(conn, run.id)]
         timeline = Timeline(run.id, run.timeline_rev, run.block, tuple(segments))
         at = effective_step(run.horizon, None, run.block)
         if at > lrcast.MAX_STEP:
             continue  # committed up to the largest step: no step is left to switch
-        switched = continued(timeline.governing(at), at).model_copy(
-            update={"schedule": name, "version": version}
-        )
-        # Edits scheduled further ahead stay, moved to the new version too.
-        later = [
+        ahead = [continued(timeline.governing(at), at), *(s for s in segments if s.from_step > at)]
+        first = next((i for i, s in enumerate(ahead) if s.schedule == name), None)
+        if first is None:
+            continue
+        switched = [
             s.model_copy(update={"version": version}) if s.schedule == name else s
-            for s in segments
-            if s.from_step > at
+            for s in ahead[first:]
         ]
+        for segment in switched:
+            if segment.schedule == name:
+                _check_evaluable(run.id, document, segment, problems)
         if not storage.update_run(
             conn,
             run.id,
@@ -90,11 +102,35 @@ def _switch_followers(conn: Connection, name: str, version: int) -> list[RunSwit
             values={"etag": new_run_etag(), "updated": now},
         ):
             raise LostRaceError
-        storage.write_segments_from(
-            conn, run.id, at, [to_record(switched), *(to_record(s) for s in later)]
-        )
-        switches.append(RunSwitch(run=run.id, effective_step=at))
+        start = switched[0].from_step
+        storage.write_segments_from(conn, run.id, start, [to_record(s) for s in switched])
+        switches.append(RunSwitch(run=run.id, effective_step=start))
     return switches
+
+
+def _check_evaluable(
+    run: str,
+    document: dict[str, Any],
+    segment: TimelineSegment,
+    problems: dict[tuple[int | None, int | None], lrcast.EvaluationError | None],
+) -> None:
+    """Raise if ``document`` cannot be evaluated in ``segment``'s context (each context is
+    compiled once per publish, and not cached: the version is not committed yet)."""
+    context = (segment.total_steps, segment.steps_per_epoch)
+    if context not in problems:
+        try:
+            lrcast.compile_document(document, total_steps=context[0], steps_per_epoch=context[1])
+            problems[context] = None
+        except lrcast.EvaluationError as exc:
+            problems[context] = exc
+    problem = problems[context]
+    if problem is not None:
+        (detail,) = problem.errors
+        raise lrcast.EvaluationError(
+            f"run {run!r} follows this schedule and could not evaluate this version:"
+            f" {detail.message}",
+            path=detail.path,
+        )
 
 
 def publish(
@@ -139,7 +175,7 @@ def publish(
         version = (schedule.latest_version if schedule else 0) + 1
         storage.insert_version(conn, name, version, stored, now, principal.name)
         storage.set_latest_version(conn, name, version, now)
-        runs = _switch_followers(conn, name, version)
+        runs = _switch_followers(conn, name, version, stored)
         audit.record(
             conn,
             principal,
