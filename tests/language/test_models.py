@@ -206,6 +206,19 @@ def test_documents_over_256_kib_are_refused_as_json_text() -> None:
     assert "larger than 262144 bytes" in message
 
 
+def test_documents_over_256_kib_are_refused_as_dicts_and_models() -> None:
+    points = [[100_000_000 + i, 0.123456789012345] for i in range(lrcast.MAX_LIST)]
+    big = doc({"type": "interpolate", "points": points})
+    (message,) = errors_of(big)
+    assert message == "the document is larger than 262144 bytes"
+    with pytest.raises(lrcast.ScheduleValidationError, match="larger than 262144 bytes"):
+        lrcast.evaluate(big, 0)
+    # Just under the limit, as stored (compact JSON of the fields given), is accepted.
+    under = doc({"type": "interpolate", "points": points[:8000]})
+    assert len(json.dumps(under, separators=(",", ":"))) < lrcast.MAX_DOCUMENT_BYTES
+    assert lrcast.evaluate(under, 0)["lr"] == 0.123456789012345
+
+
 def test_json_text_is_accepted_and_invalid_json_is_refused() -> None:
     assert lrcast.parse_document(json.dumps(doc(COSINE))).curves["lr"] == lrcast.Cosine(
         start=0.4, steps=100

@@ -252,6 +252,18 @@ def test_inline_document_evaluates_without_being_stored(client: TestClient) -> N
     assert client.get("/v1/schedules").json()["items"] == []
 
 
+def test_inline_document_over_the_size_limit_is_refused_as_on_publish(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    points = [[100_000_000 + i, 0.123456789012345] for i in range(lrcast.MAX_LIST)]
+    big = {"curves": {"lr": {"type": "interpolate", "points": points}}}
+    response = client.post("/v1/evaluate", json={"document": big, "stop": 3})
+    problem = assert_problem(response, 422, "document")
+    assert "larger than 262144 bytes" in problem["detail"]
+    response = client.put("/v1/schedules/big", json=big, headers=writer)
+    assert "larger than 262144 bytes" in assert_problem(response, 422)["detail"]
+
+
 def test_inline_document_errors_are_paths_inside_the_request(client: TestClient) -> None:
     bad = {"curves": {"lr": {"type": "cosine", "start": 0.1, "steps": -3}}}
     response = client.post("/v1/evaluate", json={"document": bad, "stop": 3})

@@ -577,3 +577,11 @@ class ScheduleDocument(BaseModel):
         if "lr" not in value:
             raise ValueError("a document must have an 'lr' curve")
         return value
+
+    @model_validator(mode="after")
+    def _size(self) -> ScheduleDocument:
+        # Measured as stored: the fields given, in compact JSON. However the document came (a
+        # dict, a model, the body of a publish or of an inline evaluation), the limit is one.
+        if len(self.model_dump_json(exclude_unset=True).encode()) > MAX_DOCUMENT_BYTES:
+            raise ValueError(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+        return self
