@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 
 import lrcast
 from lrcast_server import Settings
+from lrcast_server.errors import LrcastServerError, problem_type
 from tests.service.helpers import (
     CONSTANT,
     COSINE,
@@ -229,3 +231,13 @@ def test_a_lease_stops_at_the_block_holding_the_largest_step(
     last_block = lrcast.MAX_STEP // 100 * 100
     assert (lease.json()["from_step"], lease.json()["to_step"]) == (last_block, last_block + 100)
     assert client.get("/v1/runs/r").json()["horizon"] == last_block + 99
+
+
+@pytest.mark.parametrize(
+    "kind", [LrcastServerError, *LrcastServerError.__subclasses__()], ids=lambda k: k.__name__
+)
+def test_every_kind_of_problem_has_a_readable_title_and_type(kind: type[Exception]) -> None:
+    title = getattr(kind, "title", "")
+    assert title
+    assert title != kind.__name__
+    assert re.fullmatch(r"urn:lrcast:problem:[a-z]+(-[a-z]+)*", problem_type(title))

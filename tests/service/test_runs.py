@@ -84,7 +84,8 @@ def test_binding_another_body_to_a_bound_run_conflicts(
     publish(client, writer, "resnet", COSINE)
     bind(client, writer, "run-1", schedule="resnet")
     other = client.put("/v1/runs/run-1", json={"schedule": "resnet", "scale": 3}, headers=writer)
-    assert_problem(other, 409)
+    problem = assert_problem(other, 409)
+    assert (problem["type"], problem["title"]) == ("urn:lrcast:problem:conflict", "Conflict")
 
 
 def test_binding_to_a_missing_schedule_or_version_names_the_field(

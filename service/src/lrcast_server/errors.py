@@ -55,7 +55,7 @@ class MethodNotAllowedError(LrcastServerError):
 
 class ConflictError(LrcastServerError):
     status = 409
-    title = "ConflictError"
+    title = "Conflict"
 
 
 class PreconditionFailedError(LrcastServerError):
