@@ -63,6 +63,26 @@ def test_apply_is_idempotent_and_edits_what_changed(
     }
 
 
+def test_apply_edits_a_changed_plateau_and_stops_a_removed_one(
+    server: Server, name: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "lrcast.yaml"
+    plateau = "    plateau: {metric: val_loss, patience: 3}\n"
+    path.write_text(APPLY.format(name=name) + plateau)
+    run_cli(server, "apply", "-f", str(path))
+    with lrcast.Client(url=server.url, token=ADMIN_TOKEN) as client:
+        assert client.get_run(f"{name}-b").plateau.patience == 3  # type: ignore[union-attr]
+        path.write_text(APPLY.format(name=name) + plateau.replace("3", "7"))
+        assert run_cli(server, "apply", "-f", str(path))[1].endswith(
+            f"run/{name}-b configured (from step 0)\n"
+        )
+        assert client.get_run(f"{name}-b").plateau.patience == 7  # type: ignore[union-attr]
+        assert run_cli(server, "apply", "-f", str(path))[1].endswith(f"run/{name}-b unchanged\n")
+        path.write_text(APPLY.format(name=name))
+        run_cli(server, "apply", "-f", str(path))
+        assert client.get_run(f"{name}-b").plateau is None
+
+
 def test_get_lr_and_history_print_tables_or_json(server: Server, name: str, tmp_path: Path) -> None:
     path = tmp_path / "lrcast.yaml"
     path.write_text(APPLY.format(name=name))

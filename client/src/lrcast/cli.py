@@ -30,7 +30,16 @@ from lrcast._evaluate import compile_document
 from lrcast._exceptions import ApiError, NotFoundError
 from lrcast._schemas import RunCreate
 
-RUN_FIELDS = ("schedule", "version", "scale", "offset", "groups", "total_steps", "steps_per_epoch")
+RUN_FIELDS = (
+    "schedule",
+    "version",
+    "scale",
+    "offset",
+    "groups",
+    "total_steps",
+    "steps_per_epoch",
+    "plateau",
+)
 
 
 class UsageError(LrcastError):
@@ -163,6 +172,8 @@ def _apply_run(client: Client, run_id: str, binding: Any) -> dict[str, Any]:
         for field in RUN_FIELDS
         if getattr(wanted, field) != getattr(current, field)
     }
+    if changes.get("plateau") is not None:
+        changes["plateau"] = wanted.plateau.model_dump()  # type: ignore[union-attr]
     if not changes:
         return {**item, "action": "unchanged"}
     edit = client.edit_run(run_id, **changes)
