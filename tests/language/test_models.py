@@ -227,6 +227,14 @@ def test_json_text_is_accepted_and_invalid_json_is_refused() -> None:
     assert message.startswith("not valid JSON")
 
 
+def test_evaluate_takes_a_document_or_a_curve_as_json_text() -> None:
+    document = doc(COSINE, wd={"type": "constant", "value": 5e-5})
+    assert lrcast.evaluate(json.dumps(document), 50) == lrcast.evaluate(document, 50)
+    assert lrcast.evaluate(json.dumps(COSINE).encode(), 50) == lrcast.evaluate(COSINE, 50)
+    with pytest.raises(lrcast.ScheduleValidationError, match="duplicate key 'steps'"):
+        lrcast.evaluate('{"type": "cosine", "start": 0.4, "steps": 1, "steps": 2}', 0)
+
+
 def test_defaults_are_the_ones_spec_gives() -> None:
     one_cycle = lrcast.parse_curve({"type": "one_cycle", "peak": 1, "steps": 100})
     assert isinstance(one_cycle, lrcast.OneCycle)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 import lrcast
+from lrcast_server import Settings
 
 EXTERNAL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
 
@@ -125,3 +127,11 @@ def test_reads_document_the_token_as_optional_and_writes_as_required(client: Tes
         read = method == "get" or path == "/v1/evaluate"
         admin = path == "/v1/audit"  # the audit trail needs the admin role, even on loopback
         assert optional == (read and not admin), f"{method} {path}"
+
+
+def test_the_settings_docs_api_lists_are_exactly_the_servers() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    paragraph = section.split("\n\n")[1]
+    listed = set(re.findall(r"`([A-Z][A-Z_]+)`", paragraph)) - {"LRCAST_"}
+    assert listed == {name.upper() for name in Settings.model_fields}

@@ -44,7 +44,7 @@ from lrcast._models import (
     Warmup,
     curve_depth,
 )
-from lrcast._validation import error_details, parse
+from lrcast._validation import decoded, error_details, parse
 
 _CURVE: TypeAdapter[AnyCurve] = TypeAdapter(Curve)
 _LIST_DURATIONS = frozenset({"boundaries", "milestones"})
@@ -394,7 +394,7 @@ def evaluate(
 
     Args:
       curve: a curve (``{"type": "cosine", ...}`` or a model), or a document (``{"curves":
-        {...}}`` or a :class:`ScheduleDocument`).
+        {...}}`` or a :class:`ScheduleDocument`); either as JSON text too.
       steps: an ``int`` (returns a ``float``) or a sequence or array of ints (returns a float64
         numpy array).
       total_steps: the run length ``"5%"`` durations refer to.
@@ -409,6 +409,7 @@ def evaluate(
     """
     scalar = isinstance(steps, int | np.integer) and not isinstance(steps, bool)
     context = Context(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    curve = decoded(curve)  # JSON text of a curve or of a document
     if isinstance(curve, ScheduleDocument) or (
         isinstance(curve, Mapping) and "curves" in curve and "type" not in curve
     ):

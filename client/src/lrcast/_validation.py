@@ -102,8 +102,8 @@ def loads_strict(text: str | bytes | bytearray) -> Any:
     return json.loads(text, object_pairs_hook=_unique_keys)
 
 
-def _size_checked(data: Any) -> Any:
-    """Decode JSON text and refuse documents over the size limit."""
+def decoded(data: Any) -> Any:
+    """``data`` decoded if it is JSON text (refused over the size limit), else as it is."""
     if isinstance(data, str | bytes | bytearray):
         if len(data) > MAX_DOCUMENT_BYTES:
             raise ScheduleValidationError(
@@ -121,7 +121,7 @@ def _size_checked(data: Any) -> Any:
 
 def parse(validate: Callable[[Any], _T], data: Any, *, root_is_curve: bool = False) -> _T:
     """Validate ``data`` (a dict, or JSON text) with ``validate``, raising lrcast's error."""
-    data = _size_checked(data)
+    data = decoded(data)
     try:
         return validate(data)
     except pydantic.ValidationError as exc:
