@@ -227,6 +227,16 @@ def test_json_text_is_accepted_and_invalid_json_is_refused() -> None:
     assert message.startswith("not valid JSON")
 
 
+def test_every_list_holds_at_most_10000_entries_piecewise_values_too() -> None:
+    n = lrcast.MAX_LIST
+    ok = {"type": "piecewise", "boundaries": list(range(1, n)), "values": [0.5] * n}
+    assert lrcast.evaluate(ok, n) == 0.5
+    wide = {"type": "piecewise", "boundaries": list(range(1, n + 1)), "values": [0.5] * (n + 1)}
+    (message,) = errors_of(doc(wide))
+    assert message.startswith("curves.lr.values: ")
+    assert "10000" in message
+
+
 def test_evaluate_takes_a_document_or_a_curve_as_json_text() -> None:
     document = doc(COSINE, wd={"type": "constant", "value": 5e-5})
     assert lrcast.evaluate(json.dumps(document), 50) == lrcast.evaluate(document, 50)

@@ -119,7 +119,7 @@ class Piecewise(_Curve):
 
     type: Literal["piecewise"] = "piecewise"
     boundaries: Annotated[list[Duration], Field(max_length=MAX_LIST)]
-    values: Annotated[list[Value], Field(min_length=1, max_length=MAX_LIST + 1)]
+    values: Annotated[list[Value], Field(min_length=1, max_length=MAX_LIST)]
 
     model_config = ConfigDict(
         json_schema_extra={
