@@ -48,14 +48,23 @@ def test_client_report_is_idempotent_and_refuses_a_changed_value(
     server: Server, client: Client, name: str
 ) -> None:
     _bind_plateau_run(server, client, name)
-    client.report(name, 0, "loss", 0.75)
-    client.report(name, 0, "loss", 0.75)
+    first = client.report(name, 0, "loss", 0.75)
+    assert (first.step, first.name, first.value, first.applied) == (0, "loss", 0.75, True)
+    assert first.plateau is not None
+    again = client.report(name, 0, "loss", 0.75)  # a no-op: the stored report, not applied again
+    assert again.model_dump(exclude={"plateau"}) == first.model_dump(exclude={"plateau"})
     with pytest.raises(lrcast.ConflictError):
         client.report(name, 0, "loss", 0.5)
+    client.report(name, 1, "accuracy", 0.5)
     items = httpx.get(f"{server.url}/v1/runs/{name}/metrics").json()["items"]
     assert [(m["step"], m["name"], m["value"], m["applied"]) for m in items] == [
-        (0, "loss", 0.75, True)
+        (0, "loss", 0.75, True),
+        (1, "accuracy", 0.5, False),
     ]
+    # The client reads the same reports, a page at a time, or one metric's.
+    assert [m.model_dump(mode="json") for m in client.iter_metrics(name, page_size=1)] == items
+    assert [m.name for m in client.iter_metrics(name, name="accuracy")] == ["accuracy"]
+    assert client.list_metrics(name, limit=1).next_cursor is not None
 
 
 def test_edit_run_changes_and_stops_reduce_on_plateau(

@@ -29,6 +29,9 @@ from lrcast._schemas import (
     EvaluateAnswer,
     Lease,
     LrAnswer,
+    MetricPage,
+    MetricRead,
+    MetricResult,
     PublishResult,
     RangeAnswer,
     RunEdit,
@@ -395,9 +398,15 @@ class _BaseClient:
         params = {"step": step, "blocks": blocks}
         return _Call("GET", f"/v1/runs/{_segment(run)}/lease", _model(Lease), params)
 
-    def _report(self, run: str, step: int, name: str, value: float) -> _Call[None]:
+    def _report(self, run: str, step: int, name: str, value: float) -> _Call[MetricResult]:
         body = {"step": step, "name": name, "value": value}
-        return _Call("POST", f"/v1/runs/{_segment(run)}/metrics", _nothing, json=body)
+        return _Call("POST", f"/v1/runs/{_segment(run)}/metrics", _model(MetricResult), json=body)
+
+    def _list_metrics(
+        self, run: str, limit: int, cursor: str | None, name: str | None
+    ) -> _Call[MetricPage]:
+        params = _drop_none({"limit": limit, "cursor": cursor, "name": name})
+        return _Call("GET", f"/v1/runs/{_segment(run)}/metrics", _model(MetricPage), params)
 
 
 class Client(_BaseClient):
@@ -697,9 +706,28 @@ class Client(_BaseClient):
         """Commit and fetch ``blocks`` whole blocks of ``run`` from the one holding ``step``."""
         return self._send(self._lease(run, step, blocks))
 
-    def report(self, run: str, step: int, name: str, value: float) -> None:
-        """Report a metric (``POST /v1/runs/{run}/metrics``), for reduce-on-plateau runs."""
-        self._send(self._report(run, step, name, value))
+    def report(self, run: str, step: int, name: str, value: float) -> MetricResult:
+        """Report a metric (``POST /v1/runs/{run}/metrics``), for reduce-on-plateau runs;
+        ``.plateau`` says what the run's rule made of it."""
+        return self._send(self._report(run, step, name, value))
+
+    def list_metrics(
+        self, run: str, *, limit: int = 1000, cursor: str | None = None, name: str | None = None
+    ) -> MetricPage:
+        """One page of a run's metric reports, by step then name (of metric ``name``)."""
+        return self._send(self._list_metrics(run, limit, cursor, name))
+
+    def iter_metrics(
+        self, run: str, *, name: str | None = None, page_size: int = 1000
+    ) -> Iterator[MetricRead]:
+        """Every metric report of a run (of metric ``name``), following the pages."""
+        cursor: str | None = None
+        while True:
+            page = self.list_metrics(run, limit=page_size, cursor=cursor, name=name)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
 
 class AsyncClient(_BaseClient):
@@ -971,5 +999,22 @@ class AsyncClient(_BaseClient):
     async def lease(self, run: str, step: int, *, blocks: int = 1) -> Lease:
         return await self._send(self._lease(run, step, blocks))
 
-    async def report(self, run: str, step: int, name: str, value: float) -> None:
-        await self._send(self._report(run, step, name, value))
+    async def report(self, run: str, step: int, name: str, value: float) -> MetricResult:
+        return await self._send(self._report(run, step, name, value))
+
+    async def list_metrics(
+        self, run: str, *, limit: int = 1000, cursor: str | None = None, name: str | None = None
+    ) -> MetricPage:
+        return await self._send(self._list_metrics(run, limit, cursor, name))
+
+    async def iter_metrics(
+        self, run: str, *, name: str | None = None, page_size: int = 1000
+    ) -> AsyncIterator[MetricRead]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_metrics(run, limit=page_size, cursor=cursor, name=name)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
