@@ -161,6 +161,10 @@ def test_async_client_mirrors_the_sync_client(server: Server, name: str) -> None
             await client.bind_run(name, name, block=4)
             lease = await client.lease(name, 0)
             runs = [r.id async for r in client.iter_runs(schedule=name)]
+            reported = await client.report(name, 3, "loss", 0.5)
+            assert (reported.step, reported.plateau) == (3, None)  # the run has no plateau
+            metrics = [(m.step, m.value) async for m in client.iter_metrics(name, name="loss")]
+            assert metrics == [(3, 0.5)]
             value = lease.values["lr"][2]
             assert value is not None
             return value, runs
