@@ -191,6 +191,21 @@ def test_a_report_is_idempotent_and_cannot_change(
     assert [(m["step"], m["name"], m["value"]) for m in listed] == [(3, "loss", 0.25)]
 
 
+def test_a_report_honours_if_match_on_the_runs_etag(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer)
+    etag = client.get(f"/v1/runs/{run}").headers["etag"]
+    body = {"step": 3, "name": "loss", "value": 0.25}
+    stale = client.post(
+        f"/v1/runs/{run}/metrics", json=body, headers={**writer, "If-Match": '"stale"'}
+    )
+    assert_problem(stale, 412)
+    assert client.get(f"/v1/runs/{run}/metrics").json()["items"] == []  # nothing stored
+    fresh = client.post(f"/v1/runs/{run}/metrics", json=body, headers={**writer, "If-Match": etag})
+    assert fresh.status_code == 201
+
+
 @pytest.mark.parametrize(
     ("body", "path"),
     [

@@ -528,7 +528,7 @@ async def lease(
     "(`plateau.effective_step`).",
     response_model=MetricResult,
     status_code=status.HTTP_201_CREATED,
-    responses=_body_problems(404, 409)
+    responses=_body_problems(404, 409, 412)
     | {200: {"model": MetricResult, "description": "Already reported with this value."}},
 )
 async def report_metric(
@@ -537,9 +537,10 @@ async def report_metric(
     principal: Writer,
     core: CoreDep,
     response: Response,
+    if_match: IfMatch = None,
 ) -> MetricResult:
     result, created = await run_in_threadpool(
-        lambda: plateau.report(core, run, body, principal=principal)
+        lambda: plateau.report(core, run, body, principal=principal, if_match=if_match)
     )
     if not created:
         response.status_code = status.HTTP_200_OK

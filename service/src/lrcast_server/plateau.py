@@ -39,6 +39,7 @@ from lrcast._schemas import (
 from lrcast._timeline import segment_block
 from lrcast_server import audit, observability, storage
 from lrcast_server.auth import Principal
+from lrcast_server.conditions import check_if_match, run_etag
 from lrcast_server.core import Core, to_record, to_segment
 from lrcast_server.db import LostRaceError
 from lrcast_server.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -120,13 +121,20 @@ def _read(record: storage.MetricRecord) -> MetricRead:
 
 
 def report(
-    core: Core, run_id: str, body: MetricReport, *, principal: Principal
+    core: Core,
+    run_id: str,
+    body: MetricReport,
+    *,
+    principal: Principal,
+    if_match: str | None = None,
 ) -> tuple[MetricResult, bool]:
     """Store a metric (idempotent per run, step and name) and apply it to the run's plateau
-    rule. Returns the result and whether it was new (False: the same report again)."""
+    rule, if the run's ETag matches ``if_match`` (when given). Returns the result and whether
+    it was new (False: the same report again)."""
 
     def work(conn: Connection) -> tuple[MetricResult, bool]:
         run = storage.get_run(conn, run_id)
+        check_if_match(if_match, run_etag(run.etag) if run else None)
         if run is None:
             raise NotFoundError(f"no run {run_id!r}")
         existing = storage.get_metric(conn, run_id, body.step, body.name)
