@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,26 @@ def test_a_server_beyond_loopback_needs_tokens_for_reads(exposed: TestClient) ->
     assert exposed.get("/v1/schedules/s", headers=reader).status_code == 200
     assert exposed.get("/v1/runs/r/lr?step=3", headers=reader).status_code == 200
     assert exposed.get("/healthz").status_code == 200
+
+
+def test_beyond_loopback_only_paths_that_hold_no_schedule_or_run_are_open(
+    exposed: TestClient,
+) -> None:
+    writer = token(exposed, Role.write)
+    publish(exposed, writer, "secret-schedule", COSINE)
+    exposed.put("/v1/runs/secret-run", json={"schedule": "secret-schedule"}, headers=writer)
+    exposed.get("/v1/runs/secret-run/lr?step=3", headers=writer)
+    page = exposed.get("/")
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', page.text)
+    assert assets
+    for path in ["/", "/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"]:
+        response = exposed.get(path)
+        assert response.status_code == 200, path
+        assert "secret" not in response.text, path
+    for path in assets:
+        assert exposed.get(path).status_code == 200, path
+    for path in ["/v1/schedules", "/v1/runs", "/v1/runs/secret-run/metrics", "/v1/audit"]:
+        assert_problem(exposed.get(path), 401)
 
 
 def test_insecure_opens_reads_beyond_loopback_but_never_writes(tmp_path: Path) -> None:
