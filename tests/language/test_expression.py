@@ -592,10 +592,19 @@ def test_checking_and_evaluating_need_no_python_recursion() -> None:
     np.testing.assert_array_equal(values, -T)
 
 
-def test_deep_nesting_right_at_the_recursion_limit_is_still_an_expression_error() -> None:
-    for source in ["-" * 199 + "t", "-" * 999 + "t", "exp(" * 199 + "t" + ")" * 199]:
-        with pytest.raises(ExpressionError):
+def test_deep_nesting_right_at_the_recursion_limit_is_never_a_recursion_error() -> None:
+    # Too deep is an expression error wherever it is compiled.
+    with pytest.raises(ExpressionError):
+        _with_frames_to_spare(20, functools.partial(compile_expression, "-" * 999 + "t"))
+    # Allowed nesting near the limit: Python 3.11's parser counts against the recursion limit
+    # and then refuses it as too complex; 3.10's and 3.12's parse it. Either is an answer.
+    for source in ["-" * 199 + "t", "exp(" * 199 + "t" + ")" * 199]:
+        try:
             _with_frames_to_spare(20, functools.partial(compile_expression, source))
+            outcome = "compiled"
+        except ExpressionError as error:
+            outcome = str(error)
+        assert outcome in ("compiled", "the expression is too complex to parse")
 
 
 # Identity ---------------------------------------------------------------------------------------

@@ -58,7 +58,11 @@ def test_writes_are_recorded_with_the_token_name_action_target_and_time(
     assert entries[5]["detail"]["effective_step"] == 2
     assert entries[5]["detail"]["reduction"] == 0.1
     for entry in entries:
-        assert start <= datetime.fromisoformat(entry["at"]) <= datetime.now(timezone.utc)
+        assert (
+            start
+            <= datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+            <= datetime.now(timezone.utc)
+        )
 
 
 def test_the_audit_trail_is_paginated_and_filtered(
