@@ -223,6 +223,22 @@ def test_reports_must_be_finite_and_well_named(
     assert_problem(response, 422, path)
 
 
+def test_metrics_are_listed_a_page_at_a_time_and_a_foreign_cursor_is_422(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer)
+    for step in (1, 2, 3):
+        body = {"step": step, "name": "loss", "value": 1.0}
+        client.post(f"/v1/runs/{run}/metrics", json=body, headers=writer)
+    first = client.get(f"/v1/runs/{run}/metrics", params={"limit": 2}).json()
+    rest = client.get(f"/v1/runs/{run}/metrics", params={"cursor": first["next_cursor"]}).json()
+    assert [m["step"] for m in first["items"] + rest["items"]] == [1, 2, 3]
+    assert rest["next_cursor"] is None
+    for cursor in ["x", "1", "1:", "\u00b2:loss", "-1:loss", f"{2**63}:loss", f"{2**53}:loss"]:
+        response = client.get(f"/v1/runs/{run}/metrics", params={"cursor": cursor})
+        assert_problem(response, 422, "cursor")
+
+
 def test_reports_need_the_write_role(
     client: TestClient, writer: dict[str, str], reader: dict[str, str]
 ) -> None:

@@ -253,7 +253,8 @@ def metrics_page(
     after = None
     if cursor is not None:
         step, _, after_name = cursor.partition(":")
-        if not step.isdigit() or not after_name:
+        # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+        if not (step.isascii() and step.isdigit() and after_name) or int(step) > lrcast.MAX_STEP:
             detail = "not a cursor this list gave"
             raise InvalidRequestError(detail, errors=[lrcast.ErrorDetail("cursor", detail)])
         after = (int(step), after_name)
