@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,35 @@ def test_binding_validates_every_field(client: TestClient, writer: dict[str, str
     }
     response = client.put("/v1/runs/r", json=body, headers=writer)
     assert_problem(response, 422, "scale", "groups.head", "block", "total_steps", "colour")
+
+
+def test_numbers_must_be_json_numbers_not_booleans_or_strings(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "resnet", COSINE)
+    body = {"schedule": "resnet", "scale": True, "groups": {"head": "2"}}
+    assert_problem(client.put("/v1/runs/r", json=body, headers=writer), 422, "scale", "groups.head")
+    plateau = {"metric": "loss", "factor": "0.5", "min_lr": False}
+    bound = client.put(
+        "/v1/runs/r", json={"schedule": "resnet", "plateau": plateau}, headers=writer
+    )
+    assert_problem(bound, 422, "plateau.factor", "plateau.min_lr")
+    bind(client, writer, "r", schedule="resnet")
+    report = {"step": 1, "name": "loss", "value": False}
+    assert_problem(client.post("/v1/runs/r/metrics", json=report, headers=writer), 422, "value")
+    patch = client.patch("/v1/runs/r", json={"scale": "2"}, headers=writer)
+    assert_problem(patch, 422, "scale")
+
+
+def test_a_negative_zero_scale_answers_zero_on_every_database(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "resnet", COSINE)
+    bound = bind(client, writer, "r", schedule="resnet", scale=-0.0, groups={"head": -0.0})
+    assert math.copysign(1, bound.json()["scale"]) == 1
+    answer = lr_at(client, "r", 3)
+    assert math.copysign(1, answer["lr"]) == 1
+    assert math.copysign(1, answer["groups"]["head"]) == 1
 
 
 def test_binding_a_schedule_that_needs_context_without_it_is_refused(

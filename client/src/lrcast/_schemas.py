@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -95,14 +96,21 @@ def _not_null(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-Scale = Annotated[
-    float,
-    Field(ge=0, allow_inf_nan=False, description="Multiplies lr (and every group's lr)."),
+def _no_negative_zero(value: float) -> float:
+    # -0.0 + 0.0 is 0.0, any other float is itself: SQLite stores -0.0 as 0.0 and PostgreSQL
+    # keeps its sign, which would answer -0.0 on one database and 0.0 on the other.
+    return value + 0.0
+
+
+_Number = Annotated[
+    float, Field(strict=True, allow_inf_nan=False), AfterValidator(_no_negative_zero)
 ]
+"""A finite JSON number (``true`` or ``"2"`` are refused, not read as 1.0 and 2.0)."""
+Scale = Annotated[_Number, Field(ge=0, description="Multiplies lr (and every group's lr).")]
 Offset = Annotated[
     StrictInt, Field(ge=0, le=MAX_STEP, description="Added to the step the curves see.")
 ]
-Multiplier = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Multiplier = Annotated[_Number, Field(ge=0)]
 Groups = Annotated[
     dict[Annotated[str, Field(pattern=GROUP_NAME_PATTERN)], Multiplier],
     Field(
@@ -126,7 +134,6 @@ MetricName = Annotated[
         examples=["val_loss"],
     ),
 ]
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Plateau(BaseModel):
@@ -142,19 +149,19 @@ class Plateau(BaseModel):
 
     metric: MetricName
     mode: Literal["min", "max"] = "min"
-    factor: Annotated[float, Field(gt=0, lt=1, description="Multiplies lr at each reduction.")] = (
-        0.1
-    )
+    factor: Annotated[
+        _Number, Field(gt=0, lt=1, description="Multiplies lr at each reduction.")
+    ] = 0.1
     patience: Annotated[
         StrictInt,
         Field(ge=0, le=MAX_STEP, description="Reduce after `patience + 1` bad reports in a row."),
     ] = 10
-    threshold: Annotated[_Finite, Field(ge=0)] = 1e-4
+    threshold: Annotated[_Number, Field(ge=0)] = 1e-4
     threshold_mode: Literal["rel", "abs"] = "rel"
     cooldown: Annotated[StrictInt, Field(ge=0, le=MAX_STEP)] = 0
-    min_lr: Annotated[_Finite, Field(ge=0, description="No reduction takes lr below it.")] = 0.0
+    min_lr: Annotated[_Number, Field(ge=0, description="No reduction takes lr below it.")] = 0.0
     eps: Annotated[
-        _Finite, Field(ge=0, description="A reduction changing lr by no more is skipped.")
+        _Number, Field(ge=0, description="A reduction changing lr by no more is skipped.")
     ] = 1e-8
 
 
@@ -716,7 +723,7 @@ class MetricReport(_Body):
 
     step: Step
     name: MetricName
-    value: _Finite
+    value: _Number
 
 
 class MetricRead(_Answer):
