@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 import lrcast
@@ -132,6 +133,24 @@ def test_numbers_must_be_json_numbers_not_booleans_or_strings(
     assert_problem(client.post("/v1/runs/r/metrics", json=report, headers=writer), 422, "value")
     patch = client.patch("/v1/runs/r", json={"scale": "2"}, headers=writer)
     assert_problem(patch, 422, "scale")
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"scale": 1e308}, "scale"),
+        ({"groups": {"backbone": 0.1, "head": 1e308}}, "groups.head"),
+    ],
+)
+def test_a_scale_or_multiplier_that_overflows_lr_is_422_and_commits_nothing(
+    client: TestClient, writer: dict[str, str], body: dict[str, Any], path: str
+) -> None:
+    publish(client, writer, "ten", {"curves": {"lr": {"type": "constant", "value": 10.0}}})
+    bind(client, writer, "r", schedule="ten", block=4, **body)
+    for url in ["/v1/runs/r/lr?step=1", "/v1/runs/r/lr?start=0&stop=4", "/v1/runs/r/lease?step=0"]:
+        problem = assert_problem(client.get(url), 422, path)
+        assert "overflows at step 0" in problem["detail"]
+    assert client.get("/v1/runs/r").json()["horizon"] == -1
 
 
 def test_a_negative_zero_scale_answers_zero_on_every_database(

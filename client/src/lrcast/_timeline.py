@@ -6,7 +6,7 @@ it in one vector evaluation, on the server and in a client's local fallback alik
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 import numpy as np
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lrcast._curves import Values
 from lrcast._durations import MAX_STEP
+from lrcast._errors import EvaluationError
 from lrcast._evaluate import CompiledDocument, run_curve
 
 
@@ -65,8 +66,33 @@ def segment_block(
     for name, fn in compiled.curves.items():
         curve = run_curve(fn, local, f"curves.{name}")
         if name == "lr":
-            curve = curve * segment.scale
+            with np.errstate(over="ignore"):  # an overflow is refused just below
+                curve = curve * segment.scale
             if segment.reduction != 1.0:
                 curve = np.maximum(curve * segment.reduction, np.minimum(segment.min_lr, curve))
+            if curve.size and not curve.max() < np.inf:
+                step = int(steps[np.argmax(~np.isfinite(curve))])
+                raise EvaluationError(
+                    f"lr times the scale {segment.scale!r} overflows at step {step}",
+                    path="scale",
+                    step=step,
+                )
         values[name] = curve
     return values
+
+
+def check_groups(lr: Values, groups: Mapping[str, float], first_step: int) -> None:
+    """Refuse groups whose lr (``lr`` × multiplier, over a block starting at ``first_step``)
+    would overflow: an answer is a finite float, never ``null``."""
+    if not lr.size:
+        return
+    top = float(lr.max())
+    for name, multiplier in groups.items():
+        if not top * multiplier < np.inf:
+            with np.errstate(over="ignore"):
+                step = first_step + int(np.argmax(~np.isfinite(lr * multiplier)))
+            raise EvaluationError(
+                f"lr times the multiplier {multiplier!r} overflows at step {step}",
+                path=f"groups.{name}",
+                step=step,
+            )

@@ -21,6 +21,7 @@ from functools import partial
 
 import lrcast
 from lrcast._schemas import TimelineSegment
+from lrcast._timeline import check_groups
 from lrcast_server import answers, observability, storage
 from lrcast_server.auth import TokenCache
 from lrcast_server.cache import LRU
@@ -155,15 +156,17 @@ class Core:
         block = timeline.block
         at = state.index(k * block)
         key = (state.sources[at], k)
+        segment = timeline.segments[at]
         values = self.blocks.get(key)
         if values is not None:
             observability.BLOCK_CACHE_HIT.inc()
         else:
             observability.BLOCK_CACHE_MISS.inc()
-            segment = timeline.segments[at]
             values = compute_block(state.compiled[document_key(segment)], segment, k, block)
             if keep:
                 self.blocks.put(key, values)
+        # Groups are not part of the cached block: each run's are checked here.
+        check_groups(values["lr"], segment.groups, k * block)
         return values
 
     def _source(self, key: tuple[object, ...]) -> BlockSource:
