@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 import lrcast
@@ -235,6 +236,25 @@ def test_every_list_holds_at_most_10000_entries_piecewise_values_too() -> None:
     (message,) = errors_of(doc(wide))
     assert message.startswith("curves.lr.values: ")
     assert "10000" in message
+
+
+def test_the_json_schema_requires_a_curves_type_as_validation_does() -> None:
+    schema = lrcast.ScheduleDocument.model_json_schema()
+    curves = {
+        name: definition
+        for name, definition in schema["$defs"].items()
+        if "const" in definition.get("properties", {}).get("type", {})
+    }
+    assert len(curves) == len(lrcast.CURVE_TYPES)
+    for definition in curves.values():
+        assert definition["required"][0] == "type"
+        assert "default" not in definition["properties"]["type"]
+    validator = jsonschema.Draft202012Validator(schema)
+    untyped = {"curves": {"lr": {"value": 0.1}}}
+    assert not validator.is_valid(untyped)
+    assert errors_of(untyped)
+    assert validator.is_valid({"curves": {"lr": {"type": "constant", "value": 0.1}}})
+    assert lrcast.Constant(value=0.1).type == "constant"  # in Python the tag has its default
 
 
 def test_evaluate_takes_a_document_or_a_curve_as_json_text() -> None:

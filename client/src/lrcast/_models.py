@@ -16,12 +16,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     PrivateAttr,
     StrictBool,
     StrictInt,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from lrcast._durations import MAX_STEP, Duration
 from lrcast._expression import MAX_EXPRESSION_LENGTH, Expression, compile_expression
@@ -50,6 +53,17 @@ Decay = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
 
 class _Curve(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # ``type`` has a default so that ``lrcast.Cosine(start=..., steps=...)`` reads well in
+        # Python, but in JSON it is the tag that picks the curve: a curve without it is refused.
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["properties"]["type"].pop("default", None)
+        schema["required"] = ["type", *(f for f in schema.get("required", []) if f != "type")]
+        return schema
 
 
 def _positive(value: int | str) -> int | str:
