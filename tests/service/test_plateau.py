@@ -333,6 +333,40 @@ def test_a_patch_keeps_reductions_and_new_settings_restart_the_rule(
     assert stop.json()["plateau"] is None
 
 
+def test_a_patch_before_a_scheduled_reduction_keeps_the_reduction_on_the_edit(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer, block=256, patience=0, factor=0.5)  # constant lr 0.5
+    client.get(f"/v1/runs/{run}/lr", params={"step": 0})
+    for step, value in [(4000, 1.0), (4001, 2.0)]:
+        body = {"step": step, "name": "loss", "value": value}
+        client.post(f"/v1/runs/{run}/metrics", json=body, headers=writer)
+    edit = client.patch(f"/v1/runs/{run}", json={"scale": 2.0}, headers=writer).json()
+    assert edit["effective_step"] == 256
+    assert [(s["from_step"], s["scale"], s["reduction"]) for s in edit["timeline"]] == [
+        (0, 1.0, 1.0),
+        (256, 2.0, 1.0),
+        (4096, 2.0, 0.5),
+    ]
+    lr = lambda step: client.get(f"/v1/runs/{run}/lr", params={"step": step}).json()["lr"]  # noqa: E731
+    assert (lr(4095), lr(4096)) == (1.0, 0.5)
+
+
+def test_a_patch_of_the_plateau_alone_leaves_the_timeline_as_it_is(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer, block=256, patience=0, factor=0.5)
+    client.get(f"/v1/runs/{run}/lr", params={"step": 0})
+    later = {"scale": 3.0, "at_step": 10_000}
+    scheduled = client.patch(f"/v1/runs/{run}", json=later, headers=writer).json()["timeline"]
+    for plateau in [None, {"metric": "loss", "patience": 4}]:
+        edit = client.patch(f"/v1/runs/{run}", json={"plateau": plateau}, headers=writer)
+        assert edit.status_code == 200, edit.text
+        assert edit.json()["timeline"] == scheduled
+        assert edit.json()["scale"] == 3.0
+    assert client.get(f"/v1/runs/{run}/lr", params={"step": 10_500}).json()["lr"] == 1.5
+
+
 def test_plateau_settings_are_validated(client: TestClient, writer: dict[str, str]) -> None:
     publish(client, writer, "const", CONSTANT)
     for plateau, path in [

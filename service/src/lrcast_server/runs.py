@@ -35,10 +35,12 @@ from lrcast_server.schedules import check_range
 from lrcast_server.timeline import (
     Timeline,
     block_end,
+    continued,
     document_key,
     edited,
     effective_step,
     gather,
+    reduction_points,
     same_segment,
     steps_in,
 )
@@ -185,6 +187,17 @@ def get(core: Core, run_id: str) -> tuple[RunRead, str]:
     return _read(core, run, segments), run_etag(run.etag)
 
 
+def _audit_patch(
+    conn: Connection, principal: Principal | None, run_id: str, body: RunPatch, at: int
+) -> None:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    audit.record(conn, principal, "run.patch", f"run/{run_id}", changes=changes, effective_step=at)
+
+
+_TIMELINE_FIELDS = frozenset(RunPatch.model_fields) - {"plateau", "at_step"}
+"""The fields of a PATCH that edit the timeline (``plateau`` edits the rule, not the values)."""
+
+
 def patch(
     core: Core,
     run_id: str,
@@ -199,6 +212,7 @@ def patch(
     reductions made so far stay in the timeline.
     """
     given = body.model_fields_set
+    edits_timeline = bool(given & _TIMELINE_FIELDS)
     plateau: dict[str, object] = {}
     if "plateau" in given:
         settings = body.plateau.model_dump(mode="json") if body.plateau is not None else None
@@ -216,6 +230,14 @@ def patch(
         at = effective_step(run.horizon, body.at_step, run.block)
         if at > lrcast.MAX_STEP:
             _past_the_last_step(at, body.at_step, run.block)
+        if not edits_timeline:  # only the plateau rule (or nothing): the timeline stays
+            values = {"etag": new_run_etag(), "updated": storage.utcnow(), **plateau}
+            if not storage.update_run(
+                conn, run_id, horizon=run.horizon, timeline_rev=run.timeline_rev, values=values
+            ):
+                raise LostRaceError
+            _audit_patch(conn, principal, run_id, body, at)
+            return at
         base = timeline.governing(at)
         schedule = body.schedule if body.schedule is not None else base.schedule
         if body.version is not None:
@@ -243,40 +265,38 @@ def patch(
             offset=offset,
         )
         _check_evaluable(core, segment, document)
+        binding = {
+            "schedule": schedule,
+            "follow": follow,
+            "scale": segment.scale,
+            "offset": offset if offset is not None else run.offset,
+            "groups": segment.groups,
+            "total_steps": segment.total_steps,
+            "steps_per_epoch": segment.steps_per_epoch,
+        }
         changed = storage.update_run(
             conn,
             run_id,
             horizon=run.horizon,
             timeline_rev=run.timeline_rev,
-            values={
-                "schedule": schedule,
-                "follow": follow,
-                "scale": segment.scale,
-                "offset": offset if offset is not None else run.offset,
-                "groups": segment.groups,
-                "total_steps": segment.total_steps,
-                "steps_per_epoch": segment.steps_per_epoch,
-                "etag": new_run_etag(),
-                "updated": storage.utcnow(),
-                **plateau,
-            },
+            values={**binding, "etag": new_run_etag(), "updated": storage.utcnow(), **plateau},
         )
         if not changed:
             raise LostRaceError
-        if same_segment(base, segment):
-            # Nothing changes from ``at`` on: keep ``base`` (which may start at ``at``), drop
-            # what was scheduled later.
-            storage.write_segments_from(conn, run_id, at + 1, [])
+        # Edits scheduled later are superseded; plateau reductions already made stay, on the edit.
+        first = base if same_segment(base, segment) else segment
+        reductions = [
+            continued(first, s.from_step).model_copy(
+                update={"reduction": s.reduction, "min_lr": s.min_lr}
+            )
+            for s in reduction_points(timeline, at)
+        ]
+        if first is base:  # nothing changes at ``at``: keep ``base`` (it may start there)
+            storage.write_segments_from(conn, run_id, at + 1, [to_record(s) for s in reductions])
         else:
-            storage.write_segments_from(conn, run_id, at, [to_record(segment)])
-        audit.record(
-            conn,
-            principal,
-            "run.patch",
-            f"run/{run_id}",
-            changes=body.model_dump(mode="json", exclude_unset=True),
-            effective_step=at,
-        )
+            written = [segment, *reductions]
+            storage.write_segments_from(conn, run_id, at, [to_record(s) for s in written])
+        _audit_patch(conn, principal, run_id, body, at)
         return at
 
     at = core.database.transact(work)

@@ -156,6 +156,19 @@ def edited(
     )
 
 
+def reduction_points(timeline: Timeline, at: int) -> list[TimelineSegment]:
+    """The segments past ``at`` where a plateau reduction starts: those whose ``reduction``
+    differs from the one before (an edit never changes it, only a reduction does)."""
+    before = timeline.governing(at).reduction
+    points = []
+    for segment in timeline.segments:
+        if segment.from_step > at:
+            if segment.reduction != before:
+                points.append(segment)
+            before = segment.reduction
+    return points
+
+
 def same_segment(a: TimelineSegment, b: TimelineSegment) -> bool:
     """Whether ``b`` (starting where ``a`` is continued) would answer exactly as ``a``."""
     return continued(a, b.from_step) == b
