@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import lrcast
 from lrcast._schemas import TimelineSegment
-from tests.service.helpers import CONSTANT, COSINE, assert_problem, bind, publish
+from lrcast_server.tables import run_segments
+from tests.service.helpers import CONSTANT, COSINE, assert_problem, bind, core_of, publish
 
 
 def expected(
@@ -258,9 +260,28 @@ def test_publish_switches_only_the_segments_of_the_published_schedule(
     assert lr_at(client, "run-1", 999)["schedule"] == "a"
     after = lr_at(client, "run-1", 1000)
     assert (after["schedule"], after["version"], after["lr"]) == ("b", 2, 0.25)
-    # The run is bound to b from step 1000 on: a new version of a no longer moves it.
-    assert client.put("/v1/schedules/a", json=CONSTANT, headers=writer).json()["runs"] == []
-    assert lr_at(client, "run-1", 500)["lr"] == lrcast.evaluate(COSINE["curves"]["lr"], [500])[0]
+    # Until its step 1000 a run moved the same way still follows a: a new version of a moves
+    # that part only (run-1 has answered all of it).
+    bind(client, writer, "run-2", schedule="a", block=100)
+    lr_at(client, "run-2", 0)
+    assert client.patch("/v1/runs/run-2", json=moved, headers=writer).status_code == 200
+    response = client.put("/v1/schedules/a", json=CONSTANT, headers=writer)
+    assert response.json()["runs"] == [{"run": "run-2", "effective_step": 100}]
+    assert [lr_at(client, "run-2", s)["version"] for s in (99, 100, 999)] == [1, 2, 2]
+    assert lr_at(client, "run-2", 1000)["schedule"] == "b"
+
+
+def test_publish_moves_the_part_of_a_run_that_follows_latest_not_a_pin_scheduled_later(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "a", COSINE)
+    bind(client, writer, "run-1", schedule="a", block=100)
+    lr_at(client, "run-1", 0)
+    pin = client.patch("/v1/runs/run-1", json={"version": 1, "at_step": 1000}, headers=writer)
+    assert pin.json()["version"] == 1
+    response = client.put("/v1/schedules/a", json=CONSTANT, headers=writer)
+    assert response.json()["runs"] == [{"run": "run-1", "effective_step": 100}]
+    assert [lr_at(client, "run-1", s)["version"] for s in (99, 100, 999, 1000)] == [1, 2, 2, 1]
 
 
 def test_publish_refuses_a_version_a_following_run_cannot_evaluate(
@@ -319,6 +340,57 @@ def test_patch_at_a_later_step_rounds_up_to_its_block(
     ).json()
     assert edit["effective_step"] == 500
     assert lr_at(client, "run-1", 499)["lr"] == lrcast.evaluate(COSINE["curves"]["lr"], [499])[0]
+
+
+def test_a_patch_before_a_scheduled_edit_keeps_the_binding_in_force_where_it_lands(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    for value in (0.1, 0.2):
+        publish(client, writer, "a", {"curves": {"lr": {"type": "constant", "value": value}}})
+    publish(client, writer, "b", CONSTANT)
+    patch = lambda run, body: client.patch(f"/v1/runs/{run}", json=body, headers=writer)  # noqa: E731
+    # A pinned run: an edit scheduled to move it to b is superseded, the pin stays.
+    bind(client, writer, "pinned", schedule="a", version=1)
+    lr_at(client, "pinned", 0)
+    patch("pinned", {"schedule": "b", "at_step": 10_000})
+    edit = patch("pinned", {"scale": 2.0}).json()
+    assert (edit["schedule"], edit["version"], edit["effective_step"]) == ("a", 1, 256)
+    answer = lr_at(client, "pinned", 300)
+    assert (answer["version"], answer["lr"]) == (1, 0.2)
+    publish(client, writer, "a", CONSTANT)
+    assert lr_at(client, "pinned", 600)["version"] == 1  # still pinned: no publish moves it
+    # A run following latest: a pin scheduled later is superseded, the run keeps following.
+    bind(client, writer, "follows", schedule="a")
+    lr_at(client, "follows", 0)
+    patch("follows", {"version": 1, "at_step": 10_000})
+    edit = patch("follows", {"scale": 2.0}).json()
+    assert edit["version"] == "latest"
+    assert lr_at(client, "follows", 300)["version"] == 3
+    # An offset scheduled later is superseded: a restarted clock counts from the offset in force.
+    linear = {"curves": {"lr": {"type": "linear", "start": 1.0, "end": 0.0, "steps": 100_000}}}
+    publish(client, writer, "lin", linear)
+    bind(client, writer, "offset", schedule="lin")
+    lr_at(client, "offset", 0)
+    patch("offset", {"offset": 50_000, "at_step": 10_000})
+    assert patch("offset", {"scale": 2.0}).json()["offset"] == 0
+    edit = patch("offset", {"clock": "restart", "at_step": 3000}).json()
+    assert edit["effective_step"] == 3072
+    assert lr_at(client, "offset", 3072)["lr"] == 2.0
+
+
+def test_segments_stored_before_they_kept_their_binding_follow_as_their_run_does(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "a", COSINE)
+    bind(client, writer, "follows", schedule="a", block=100)
+    bind(client, writer, "pinned", schedule="a", version=1, block=100, offset=7)
+    with core_of(client).database.write() as conn:  # as migration 0003 leaves older segments
+        conn.execute(sa.update(run_segments).values(follow=None, binding_offset=None))
+    response = client.put("/v1/schedules/a", json=CONSTANT, headers=writer)
+    assert response.json()["runs"] == [{"run": "follows", "effective_step": 0}]
+    edit = client.patch("/v1/runs/pinned", json={"clock": "restart"}, headers=writer).json()
+    assert (edit["version"], edit["offset"]) == (1, 7)
+    assert edit["timeline"][-1]["offset"] == 7
 
 
 def test_patch_with_a_restarted_clock_starts_the_curves_again(

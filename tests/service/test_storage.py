@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from lrcast_server import cli
-from lrcast_server.db import Database, migrate
+from lrcast_server.db import HEAD_REVISION, Database, migrate
 from lrcast_server.tables import metadata
 
 
@@ -38,7 +38,7 @@ def test_migrating_twice_changes_nothing(database: Database) -> None:
     with database.read() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
     database.dispose()
-    assert revision == "0002"
+    assert revision == HEAD_REVISION
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

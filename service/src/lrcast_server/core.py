@@ -30,12 +30,14 @@ from lrcast_server.errors import NotFoundError, ServiceUnavailableError
 from lrcast_server.settings import Settings
 from lrcast_server.timeline import (
     BlockValues,
+    StoredSegment,
     Timeline,
     block_bytes,
     block_end,
     block_key,
     compute_block,
     document_key,
+    stored_binding,
 )
 
 log = logging.getLogger("lrcast_server")
@@ -82,13 +84,16 @@ class RunState:
         return 0 if len(self.sources) == 1 else self.timeline.index(step)
 
 
-def to_segment(record: storage.SegmentRecord) -> TimelineSegment:
+def to_segment(record: storage.SegmentRecord) -> StoredSegment:
     # The stored record and the API model have the same fields, by design: one vocabulary.
-    return TimelineSegment.model_validate(dataclasses.asdict(record))
+    return StoredSegment.model_validate(dataclasses.asdict(record))
 
 
 def to_record(segment: TimelineSegment) -> storage.SegmentRecord:
-    return storage.SegmentRecord(**segment.model_dump())
+    follow, binding_offset = stored_binding(segment)  # left out of model_dump: not shown
+    return storage.SegmentRecord(
+        **segment.model_dump(), follow=follow, binding_offset=binding_offset
+    )
 
 
 class Core:

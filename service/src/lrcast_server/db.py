@@ -36,7 +36,7 @@ PG_UNIQUE_VIOLATION = "23505"
 # Serialises migrations of replicas starting together (an arbitrary constant: "lrcast").
 PG_MIGRATION_LOCK = 0x6C7263617374
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest migration in ``migrations/versions`` (a test keeps it equal to alembic's head):
 a database already there is recognised without importing alembic."""
 

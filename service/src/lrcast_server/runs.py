@@ -33,6 +33,7 @@ from lrcast_server.db import LostRaceError
 from lrcast_server.errors import ConflictError, InvalidRequestError, NotFoundError
 from lrcast_server.schedules import check_range
 from lrcast_server.timeline import (
+    StoredSegment,
     Timeline,
     block_end,
     continued,
@@ -43,6 +44,7 @@ from lrcast_server.timeline import (
     reduction_points,
     same_segment,
     steps_in,
+    stored_binding,
 )
 
 
@@ -132,7 +134,7 @@ def bind(
             return False
         follow = _follow(body.version)
         number, document = _version_to_use(conn, body.schedule, follow, "version")
-        segment = TimelineSegment(
+        segment = StoredSegment(
             from_step=0,
             schedule=body.schedule,
             version=number,
@@ -141,6 +143,8 @@ def bind(
             groups=body.groups,
             total_steps=body.total_steps,
             steps_per_epoch=body.steps_per_epoch,
+            follow=follow,
+            binding_offset=body.offset,
         )
         _check_evaluable(core, segment, document)
         now = storage.utcnow()
@@ -183,7 +187,9 @@ def get(core: Core, run_id: str) -> tuple[RunRead, str]:
         run = storage.get_run(conn, run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id!r}")
-        segments = [to_segment(s) for s in storage.get_segments(conn, run_id)]
+        segments: list[TimelineSegment] = [
+            to_segment(s) for s in storage.get_segments(conn, run_id)
+        ]
     return _read(core, run, segments), run_etag(run.etag)
 
 
@@ -239,18 +245,24 @@ def patch(
             _audit_patch(conn, principal, run_id, body, at)
             return at
         base = timeline.governing(at)
+        # The binding in force at ``at`` (the run's columns hold the last edit's, which may be
+        # one scheduled later that this edit supersedes).
+        base_follow, base_offset = stored_binding(base)
         schedule = body.schedule if body.schedule is not None else base.schedule
         if body.version is not None:
             follow = _follow(body.version)
-        elif schedule != run.schedule:
+        elif schedule != base.schedule:
             follow = "latest"
         else:
-            follow = run.follow
+            follow = base_follow if base_follow is not None else run.follow
         number, document = _version_to_use(conn, schedule, follow, "version")
+        binding_offset = base_offset if base_offset is not None else run.offset
         offset = body.offset
         if offset is None and body.clock is not None:
-            offset = run.offset
-        segment = edited(
+            offset = binding_offset
+        if offset is not None:
+            binding_offset = offset
+        edit = edited(
             base,
             at,
             schedule=schedule,
@@ -264,12 +276,13 @@ def patch(
             clock=body.clock,
             offset=offset,
         )
+        segment = StoredSegment(**edit.model_dump(), follow=follow, binding_offset=binding_offset)
         _check_evaluable(core, segment, document)
         binding = {
             "schedule": schedule,
             "follow": follow,
             "scale": segment.scale,
-            "offset": offset if offset is not None else run.offset,
+            "offset": binding_offset,
             "groups": segment.groups,
             "total_steps": segment.total_steps,
             "steps_per_epoch": segment.steps_per_epoch,

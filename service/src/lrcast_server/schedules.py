@@ -37,6 +37,7 @@ from lrcast_server.timeline import (
     document_values,
     effective_step,
     steps_in,
+    stored_binding,
 )
 
 
@@ -67,8 +68,8 @@ def _switch_followers(
     conn: Connection, name: str, version: int, document: dict[str, Any]
 ) -> list[RunSwitch]:
     """Move every live run following ``latest`` of ``name`` to the new version: from its first
-    block boundary past its horizon, each segment of ``name`` answers with ``version``; segments
-    of another schedule (a switch an edit scheduled) stay as they are.
+    block boundary past its horizon, each segment that follows ``latest`` of ``name`` answers
+    with ``version``; segments of another schedule or pinned to a version stay as they are.
 
     Refuses a version that some such run cannot evaluate (a ``"%"`` duration and a run without
     ``total_steps``, say): its answers would fail from then on.
@@ -83,15 +84,16 @@ def _switch_followers(
         if at > lrcast.MAX_STEP:
             continue  # committed up to the largest step: no step is left to switch
         ahead = [continued(timeline.governing(at), at), *(s for s in segments if s.from_step > at)]
-        first = next((i for i, s in enumerate(ahead) if s.schedule == name), None)
-        if first is None:
+        moves = [_follows(s, name, run) for s in ahead]
+        if not any(moves):
             continue
+        first = moves.index(True)
         switched = [
-            s.model_copy(update={"version": version}) if s.schedule == name else s
-            for s in ahead[first:]
+            s.model_copy(update={"version": version}) if move else s
+            for s, move in zip(ahead[first:], moves[first:], strict=True)
         ]
-        for segment in switched:
-            if segment.schedule == name:
+        for segment, move in zip(switched, moves[first:], strict=True):
+            if move:
                 _check_evaluable(run.id, document, segment, problems)
         if not storage.update_run(
             conn,
@@ -105,6 +107,15 @@ def _switch_followers(
         storage.write_segments_from(conn, run.id, start, [to_record(s) for s in switched])
         switches.append(RunSwitch(run=run.id, effective_step=start))
     return switches
+
+
+def _follows(segment: TimelineSegment, name: str, run: storage.RunRecord) -> bool:
+    """Whether ``segment`` answers with the latest version of ``name`` (a segment stored
+    before segments kept their binding follows as its run's own columns say)."""
+    follow, _ = stored_binding(segment)
+    if follow is None:
+        follow = run.follow if run.schedule == name else None
+    return segment.schedule == name and follow == "latest"
 
 
 def _check_evaluable(

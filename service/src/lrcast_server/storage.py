@@ -68,6 +68,8 @@ class SegmentRecord:
     steps_per_epoch: int | None
     reduction: float = 1.0
     min_lr: float = 0.0
+    follow: str | None = None
+    binding_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ def _segment(row: sa.Row[Any]) -> SegmentRecord:
         steps_per_epoch=row.steps_per_epoch,
         reduction=row.reduction,
         min_lr=row.min_lr,
+        follow=row.follow,
+        binding_offset=row.binding_offset,
     )
 
 
@@ -328,15 +332,23 @@ def list_runs(
 
 
 def runs_following(conn: Connection, schedule: str) -> list[RunRecord]:
-    """Live runs bound to ``schedule`` that follow its latest version."""
-    rows = conn.execute(
-        sa.select(runs)
-        .where(
+    """Live runs with a segment on ``schedule`` that follows its latest version (a segment
+    stored before segments kept their binding follows as its run's own columns say)."""
+    follows = sa.or_(
+        run_segments.c.follow == "latest",
+        sa.and_(
+            run_segments.c.follow.is_(None),
             runs.c.schedule == schedule,
             runs.c.follow == "latest",
-            runs.c.archived == sa.false(),
-        )
-        .order_by(runs.c.id)
+        ),
+    )
+    on_schedule = (
+        sa.select(run_segments.c.run)
+        .where(run_segments.c.run == runs.c.id, run_segments.c.schedule == schedule, follows)
+        .exists()
+    )
+    rows = conn.execute(
+        sa.select(runs).where(runs.c.archived == sa.false(), on_schedule).order_by(runs.c.id)
     )
     return [_run(row) for row in rows]
 
@@ -391,6 +403,8 @@ def _segment_values(run_id: str, segment: SegmentRecord) -> dict[str, Any]:
         "steps_per_epoch": segment.steps_per_epoch,
         "reduction": segment.reduction,
         "min_lr": segment.min_lr,
+        "follow": segment.follow,
+        "binding_offset": segment.binding_offset,
     }
 
 

@@ -85,6 +85,10 @@ run_segments = sa.Table(
     sa.Column("steps_per_epoch", sa.BigInteger, nullable=True),
     sa.Column("reduction", sa.Float, nullable=False, server_default="1.0"),
     sa.Column("min_lr", sa.Float, nullable=False, server_default="0.0"),
+    # The binding the segment came from: "latest" or a pinned version, and the offset given.
+    # NULL in segments written before revision 0003 (the run's own columns stand in).
+    sa.Column("follow", sa.String(16), nullable=True),
+    sa.Column("binding_offset", sa.BigInteger, nullable=True),
     sa.ForeignKeyConstraint(
         ["schedule", "version"], ["schedule_versions.name", "schedule_versions.version"]
     ),

@@ -13,11 +13,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 import lrcast
 from lrcast._schemas import TimelineSegment
 
 BlockValues = dict[str, npt.NDArray[np.float64]]
+
+
+class StoredSegment(TimelineSegment):
+    """A segment as the server stores it: with the binding it came from, which edits default to
+    and publishing honours, and which answers do not show."""
+
+    follow: str | None = Field(None, exclude=True)
+    """``"latest"``, or the pinned version as text; None in segments stored before they kept it
+    (the run's own ``follow`` stands in)."""
+    binding_offset: int | None = Field(None, exclude=True)
+    """The ``offset`` of the binding or edit (a later segment continuing a restarted clock
+    stores another offset); None as for ``follow``."""
+
+
+def stored_binding(segment: TimelineSegment) -> tuple[str | None, int | None]:
+    """``follow`` and ``binding_offset`` of a stored segment (None, None for any other)."""
+    if isinstance(segment, StoredSegment):
+        return segment.follow, segment.binding_offset
+    return None, None
 
 
 def effective_step(horizon: int, at_step: int | None, block: int) -> int:
