@@ -83,6 +83,20 @@ def test_apply_edits_a_changed_plateau_and_stops_a_removed_one(
         assert client.get_run(f"{name}-b").plateau is None
 
 
+def test_apply_leaves_the_block_alone_when_the_file_does_not_give_one(
+    server: Server, name: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "lrcast.yaml"
+    path.write_text(APPLY.format(name=name))
+    run_cli(server, "apply", "-f", str(path))  # run a has block 8, from the file
+    path.write_text(APPLY.format(name=name).replace("    block: 8\n", "    scale: 2.0\n"))
+    code, out = run_cli(server, "apply", "-f", str(path))
+    assert code == 0
+    assert f"run/{name}-a configured (from step 0)" in out
+    path.write_text(APPLY.format(name=name).replace("block: 8", "block: 16"))
+    assert run_cli(server, "apply", "-f", str(path))[0] == 1  # a block given must match
+
+
 def test_get_lr_and_history_print_tables_or_json(server: Server, name: str, tmp_path: Path) -> None:
     path = tmp_path / "lrcast.yaml"
     path.write_text(APPLY.format(name=name))

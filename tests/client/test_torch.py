@@ -173,6 +173,63 @@ def test_param_groups_are_matched_by_name_then_by_order(client: Client, name: st
         RemoteLR(torch.optim.SGD([backbone], lr=1.0), run, client=client)
 
 
+def test_unnamed_groups_keep_their_order_through_an_edit_that_reorders_the_run_groups(
+    client: Client, name: str
+) -> None:
+    run = bind(client, name, COSINE, block=8, groups={"head": 1.0, "backbone": 0.1})
+    head, backbone = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([{"params": [head]}, {"params": [backbone]}], lr=1.0)
+    scheduler = RemoteLR(optimizer, run, client=client)
+    client.edit_run(run, groups={"backbone": 0.3, "head": 1.0})
+    for _ in range(40):
+        optimizer.step()
+        scheduler.step()
+    want = expected(client, run, range(41))
+    assert [g["lr"] for g in optimizer.param_groups] == [
+        want["group:head"][40],
+        want["group:backbone"][40],
+    ]
+    assert want["group:backbone"][40] == 0.3 * want["lr"][40]
+
+
+def test_a_param_group_added_mid_run_gets_its_values_at_the_next_step(
+    client: Client, name: str
+) -> None:
+    run = bind(client, name, COSINE, block=16, groups={"head": 1.0, "backbone": 0.1})
+    head, backbone = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([{"params": [head], "name": "head"}], lr=0.0)
+    scheduler = RemoteLR(optimizer, run, client=client)
+    want = expected(client, run, range(20))
+    for step in range(1, 20):
+        if step == 3:  # unfreeze the backbone
+            optimizer.add_param_group({"params": [backbone], "name": "backbone", "lr": 0.0})
+        optimizer.step()
+        scheduler.step()
+        if step >= 3:
+            assert optimizer.param_groups[1]["lr"] == want["group:backbone"][step]
+
+
+def test_remote_lr_after_a_warmup_in_sequential_lr_starts_at_its_step_0(
+    client: Client, name: str
+) -> None:
+    document = {
+        "curves": {
+            "lr": {"type": "linear", "start": 1.0, "end": 0.0, "steps": 1000},
+            "momentum": {"type": "constant", "value": 0.8},
+        }
+    }
+    run = bind(client, name, document, block=8)
+    optimizer = make_optimizer(lr=0.5)
+    warmup = sched.LinearLR(optimizer, start_factor=0.1, total_iters=5)
+    sequence = sched.SequentialLR(
+        optimizer, [warmup, RemoteLR(optimizer, run, client=client)], milestones=[5]
+    )
+    used = trace(optimizer, sequence, 9)
+    want = expected(client, run, range(4))
+    assert used["lr"][5:] == want["lr"]
+    assert used["momentum"][5:] == [0.8] * 4
+
+
 def test_a_tensor_lr_stays_the_same_tensor_filled_in_place(client: Client, name: str) -> None:
     run = bind(client, name, COSINE, block=8)
     opt = torch.optim.Adam(

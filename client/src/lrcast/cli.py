@@ -163,7 +163,7 @@ def _apply_run(client: Client, run_id: str, binding: Any) -> dict[str, Any]:
     except NotFoundError:
         client.bind_run(run_id, **wanted.model_dump())
         return {**item, "action": "created"}
-    if current.block != wanted.block:
+    if "block" in wanted.model_fields_set and current.block != wanted.block:
         raise UsageError(
             f"run {run_id!r} has block {current.block}; block is fixed for a run's life"
         )

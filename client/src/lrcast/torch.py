@@ -123,6 +123,7 @@ class RemoteLR(LRScheduler):
         self._tensors: list[tuple[torch.Tensor, list[float | None]]] = []
         self._betas: list[tuple[dict[str, Any], list[float | None]]] = []
         self._groups: list[dict[str, Any]] = []
+        self._group_count = 0
         super().__init__(optimizer, last_epoch)
 
     @property
@@ -145,8 +146,12 @@ class RemoteLR(LRScheduler):
         self.last_epoch = step
         if not self._start <= step < self._check_at:
             self._bind(self._engine.advance(step))
-        elif self.optimizer.param_groups is not self._groups:
-            # Replaced (Optimizer.load_state_dict, accelerate): point at the new groups.
+        elif (
+            self.optimizer.param_groups is not self._groups
+            or len(self.optimizer.param_groups) != self._group_count
+        ):
+            # Replaced (Optimizer.load_state_dict, accelerate) or added to (add_param_group, to
+            # unfreeze a backbone): point at the groups there are now, on every rank alike.
             self._bind(self._engine.block)
         i = step - self._start
         for group, key, column in self._floats:
@@ -192,8 +197,16 @@ class RemoteLR(LRScheduler):
                     setter(group, name, column)
         self._floats, self._tensors, self._betas = floats, tensors, betas
         self._groups = groups
+        self._group_count = len(groups)
         self._start = block.start
         self._check_at = self._engine.check_at
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        # torch's SequentialLR starts a scheduler at its milestone with _update_lr(0): set
+        # every value of that step (the base class would only copy get_lr()).
+        if epoch is not None:
+            self.last_epoch = epoch - 1
+        self.step()
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """The lr of each parameter group at the current step."""

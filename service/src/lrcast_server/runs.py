@@ -193,6 +193,13 @@ def get(core: Core, run_id: str) -> tuple[RunRead, str]:
     return _read(core, run, segments), run_etag(run.etag)
 
 
+def _in_order(groups: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """``groups`` with the names the run had first, in the order they had: an optimizer's
+    unnamed parameter groups are matched by that order, which a JSON object does not carry."""
+    kept = {name: groups[name] for name in before if name in groups}
+    return kept | {name: m for name, m in groups.items() if name not in kept}
+
+
 def _audit_patch(
     conn: Connection, principal: Principal | None, run_id: str, body: RunPatch, at: int
 ) -> None:
@@ -268,7 +275,7 @@ def patch(
             schedule=schedule,
             version=number,
             scale=body.scale if body.scale is not None else base.scale,
-            groups=body.groups if body.groups is not None else base.groups,
+            groups=_in_order(body.groups, base.groups) if body.groups is not None else base.groups,
             total_steps=body.total_steps if "total_steps" in given else base.total_steps,
             steps_per_epoch=(
                 body.steps_per_epoch if "steps_per_epoch" in given else base.steps_per_epoch
