@@ -4,6 +4,7 @@ batch, a resumed ``fit`` continues at the right step, and the helper serves cust
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -13,6 +14,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+import lrcast.keras as lrcast_keras  # noqa: E402
 from lrcast._client import Client  # noqa: E402
 from lrcast.keras import RemoteSchedule, assign  # noqa: E402
 from tests.client.helpers import COSINE, expected  # noqa: E402
@@ -76,3 +78,63 @@ def test_assign_sets_a_steps_values_for_a_custom_loop(client: Client, name: str)
     assert seen == [float(np.float32(v)) for v in expected(client, name, range(6))["lr"]]
     assert float(opt.momentum.numpy()) == pytest.approx(0.85)
     assert assign(opt, {"lr": 0.25, "unknown": 1.0}) == {"learning_rate": 0.25}
+
+
+def _data() -> tuple[Any, Any]:
+    x = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def _fit_warnings(model: Any, schedule: RemoteSchedule, **fit: Any) -> list[str]:
+    """The warnings lrcast's callback gives in ``fit`` (Keras's own are left out)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(*_data(), batch_size=4, verbose=0, callbacks=[schedule], **fit)
+    mine = [w for w in caught if w.filename == lrcast_keras.__file__ or "lrcast" in str(w.message)]
+    return [str(w.message) for w in mine]
+
+
+def test_sgd_momentum_in_fit_is_left_alone_with_one_warning_and_lr_still_set(
+    client: Client, name: str
+) -> None:
+    client.publish(name, COSINE)
+    client.bind_run(name, name, block=8)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0, momentum=0.5), loss="mse")
+    said = _fit_warnings(model, RemoteSchedule(name, client=client), epochs=2)
+    assert len(said) == 1
+    assert "'momentum' curve is not applied" in said[0]
+    want = expected(client, name, range(8))["lr"][7]
+    assert float(model.optimizer.learning_rate.numpy()) == float(np.float32(want))
+    assert model.optimizer.momentum == 0.5
+
+
+def test_a_model_saved_during_fit_loads_and_trains_on(
+    client: Client, name: str, tmp_path: Any
+) -> None:
+    client.publish(name, COSINE)
+    client.bind_run(name, name, block=8)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.AdamW(learning_rate=1.0, weight_decay=0.1)
+    model.compile(optimizer=optimizer, loss="mse")
+    path = str(tmp_path / "model.keras")
+    callbacks = [keras.callbacks.ModelCheckpoint(path), RemoteSchedule(name, client=client)]
+    model.fit(*_data(), batch_size=4, epochs=2, verbose=0, callbacks=callbacks)
+    loaded = keras.models.load_model(path)
+    assert loaded.optimizer.weight_decay == pytest.approx(5e-5)
+    assert isinstance(loaded.optimizer.beta_1, float)
+    record = Record()
+    fit = {"batch_size": 4, "epochs": 3, "initial_epoch": 2, "verbose": 0}
+    loaded.fit(*_data(), **fit, callbacks=[RemoteSchedule(name, client=client), record])
+    assert [s for s, _, _ in record.seen] == [8, 9, 10, 11]
+    want = expected(client, name, range(12))["lr"][8:]
+    assert [lr for _, lr, _ in record.seen] == [float(np.float32(v)) for v in want]
+
+
+def test_steps_per_execution_over_one_is_warned_about(client: Client, name: str) -> None:
+    client.publish(name, COSINE)
+    client.bind_run(name, name, block=8)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1.0), loss="mse", steps_per_execution=2)
+    said = _fit_warnings(model, RemoteSchedule(name, client=client))
+    assert any("change only every 2 steps" in message for message in said)

@@ -11,6 +11,7 @@ continues at the right step. Needs the ``keras`` extra: ``pip install 'lrcast[ke
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,9 @@ from lrcast._lease import Block, LeaseEngine, Mode, OnOutage, OutageWarning
 __all__ = ["OutageWarning", "RemoteSchedule", "assign"]
 
 _NOT_HYPERPARAMETERS = frozenset({"lr", "iterations", "variables", "name"})
+_TESTED_WHEN_TRACED = frozenset({"momentum"})
+"""Attributes that Keras optimizers (SGD, RMSprop) test in Python when ``fit`` traces its
+train step (``if self.momentum != 0``): no variable can stand in for them there."""
 
 
 def _attribute(optimizer: Any, curve: str) -> str | None:
@@ -53,7 +57,8 @@ def _variable(optimizer: Any, attribute: str) -> Any:
 
     Keras optimizers keep most hyperparameters as Python floats, which a compiled train step
     reads once, when it is traced; a variable is read at every step. The variable is set
-    without the optimizer's tracking, so its checkpoints keep their shape."""
+    without the optimizer's tracking, so its checkpoints keep their shape (and
+    :class:`RemoteSchedule` puts the plain number back between batches, for saved configs)."""
     current = getattr(optimizer, attribute)
     if isinstance(current, keras.Variable):
         return current
@@ -137,6 +142,10 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
         self._check_at = -1
         self._setters: list[tuple[Any, list[float | None]]] = []
         self._optimizer: Any = None
+        self._made: list[tuple[str, Any]] = []
+        """The variables lrcast put in place of plain-number attributes, by attribute."""
+        self._in_fit = False
+        self._skipped: set[str] = set()
         self.step = -1
         """The step whose values were set last."""
 
@@ -151,16 +160,43 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
         return block.source if block is not None else "server"
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._in_fit = True
+        every = getattr(self.model, "steps_per_execution", 1)
+        if isinstance(every, int) and every > 1:
+            warnings.warn(
+                f"steps_per_execution={every}: Keras calls callbacks once per {every} steps, so "
+                f"lrcast's values change only every {every} steps (compile with "
+                "steps_per_execution=1 for a value at every step)",
+                stacklevel=2,
+            )
         self.apply(self.model.optimizer)
 
     def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.apply(self.model.optimizer)
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._release()
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._release()
+        self._in_fit = False
+
+    def _release(self) -> None:
+        """Put plain numbers back where lrcast put variables, between batches: the optimizer's
+        config (a saved model, a checkpoint) then holds numbers, not tensors. The traced train
+        step keeps the variables it captured, and :meth:`apply` puts them back."""
+        for attribute, variable in self._made:
+            value = float(keras.ops.convert_to_numpy(variable))
+            object.__setattr__(self._optimizer, attribute, value)
 
     def apply(self, optimizer: Any, step: int | None = None) -> None:
         """Assign the values of ``step`` (default: ``optimizer.iterations``, the next update)
         to ``optimizer``."""
         if step is None:
             step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if optimizer is self._optimizer:
+            for attribute, variable in self._made:
+                object.__setattr__(optimizer, attribute, variable)
         if optimizer is not self._optimizer or not self._start <= step < self._check_at:
             self._bind(optimizer, self._engine.advance(step))
         i = step - self._start
@@ -178,11 +214,27 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _bind(self, optimizer: Any, block: Block) -> None:
         setters = []
+        made = self._made if optimizer is self._optimizer else []
         for curve, column in block.values.items():
             attribute = _attribute(optimizer, curve)
-            if attribute is not None:
-                setters.append((_variable(optimizer, attribute), column))
+            if attribute is None:
+                continue
+            if self._in_fit and attribute in _TESTED_WHEN_TRACED:
+                if attribute not in self._skipped:
+                    self._skipped.add(attribute)
+                    warnings.warn(
+                        f"the {curve!r} curve is not applied: {type(optimizer).__name__} reads "
+                        f"{attribute} once, when fit traces its train step (schedule beta_1 "
+                        "of an Adam-family optimizer, or call apply() in an eager loop)",
+                        stacklevel=3,
+                    )
+                continue
+            known = any(a == attribute for a, _ in made)
+            if not known and not isinstance(getattr(optimizer, attribute), keras.Variable):
+                made.append((attribute, _variable(optimizer, attribute)))
+            setters.append((_variable(optimizer, attribute), column))
         self._setters = setters
+        self._made = made
         self._optimizer = optimizer
         self._start = block.start
         self._check_at = self._engine.check_at
