@@ -97,6 +97,19 @@ def test_apply_leaves_the_block_alone_when_the_file_does_not_give_one(
     assert run_cli(server, "apply", "-f", str(path))[0] == 1  # a block given must match
 
 
+def test_apply_checks_every_run_before_publishing_anything(
+    server: Server, name: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "lrcast.yaml"
+    path.write_text(APPLY.format(name=name).replace("scale: 2.0", "scale: -2.0"))
+    assert run_cli(server, "apply", "-f", str(path))[0] == 1
+    with (
+        lrcast.Client(url=server.url, token=ADMIN_TOKEN) as client,
+        pytest.raises(lrcast.NotFoundError),
+    ):
+        client.get_schedule(name)
+
+
 def test_get_lr_and_history_print_tables_or_json(server: Server, name: str, tmp_path: Path) -> None:
     path = tmp_path / "lrcast.yaml"
     path.write_text(APPLY.format(name=name))

@@ -48,9 +48,9 @@ Column = list[float | None]
 MODES: tuple[Mode, ...] = ("lease", "per_step")
 ON_OUTAGE: tuple[OnOutage, ...] = ("extrapolate", "hold", "wait", "raise")
 PREFETCH_AT = 0.5
+"""Fraction of a block served before the next one is fetched."""
 AHEAD_STEPS = 8192
 """How many steps an adaptive lease may cover at most (under the server's default limit)."""
-"""Fraction of a block served before the next one is fetched."""
 WAIT_BACKOFF = 5.0
 """Longest pause between two attempts with ``on_outage="wait"``."""
 

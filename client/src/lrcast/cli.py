@@ -129,6 +129,8 @@ def _dump(data: Any, out: TextIO) -> None:
 
 def _apply(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     schedules, runs = _resources(args.file)
+    for run_id, binding in runs.items():  # a bad binding stops the file before any change
+        _wanted(run_id, binding)
     report: list[dict[str, Any]] = []
     for name, document in schedules.items():
         result = client.publish(name, document)
@@ -150,13 +152,17 @@ def _apply(client: Client, args: argparse.Namespace, out: TextIO) -> None:
         out.write(line + "\n")
 
 
-def _apply_run(client: Client, run_id: str, binding: Any) -> dict[str, Any]:
+def _wanted(run_id: str, binding: Any) -> RunCreate:
     if not isinstance(binding, dict):
         raise UsageError(f"runs.{run_id}: expected a mapping (schedule, scale, ...)")
     try:
-        wanted = RunCreate.model_validate(binding)
+        return RunCreate.model_validate(binding)
     except ValueError as exc:
         raise UsageError(f"runs.{run_id}: {exc}") from None
+
+
+def _apply_run(client: Client, run_id: str, binding: Any) -> dict[str, Any]:
+    wanted = _wanted(run_id, binding)
     item: dict[str, Any] = {"kind": "run", "name": run_id}
     try:
         current = client.get_run(run_id)
