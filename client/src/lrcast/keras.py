@@ -229,10 +229,11 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
                         stacklevel=3,
                     )
                 continue
-            known = any(a == attribute for a, _ in made)
-            if not known and not isinstance(getattr(optimizer, attribute), keras.Variable):
-                made.append((attribute, _variable(optimizer, attribute)))
-            setters.append((_variable(optimizer, attribute), column))
+            was_number = not isinstance(getattr(optimizer, attribute), keras.Variable)
+            variable = _variable(optimizer, attribute)
+            if was_number and all(a != attribute for a, _ in made):
+                made.append((attribute, variable))
+            setters.append((variable, column))
         self._setters = setters
         self._made = made
         self._optimizer = optimizer
