@@ -75,7 +75,7 @@ class RemoteLR(LRScheduler):
         ``"hold"`` (keep the last values), ``"wait"`` (block until it answers) or ``"raise"``.
         One :class:`OutageWarning` says so.
       blocks: blocks per lease.
-      metric: the name :meth:`step` reports a metric under.
+      metric: the name :meth:`step` and :meth:`report` report a metric under.
       distributed: under ``torch.distributed`` rank 0 fetches every block and broadcasts it
         (the others make no request); ``None`` (default) detects an initialised process group.
         Every rank must then call :meth:`step` equally often.
@@ -135,6 +135,13 @@ class RemoteLR(LRScheduler):
         """Where the current values come from: ``server``, ``extrapolated`` or ``held``."""
         block = self._engine.block
         return block.source if block is not None else "server"
+
+    def report(self, value: float, name: str | None = None) -> None:
+        """Report a metric (``POST /v1/runs/{run}/metrics``, for reduce-on-plateau runs) for the
+        last step trained, without moving on: for loops that step every batch and validate
+        every so often, such as Lightning's. Rank 0 reports; an outage warns once, as
+        :meth:`step` does."""
+        self._engine.report(max(self.last_epoch - 1, 0), name or self.metric, float(value))
 
     def step(self, metric: float | None = None) -> None:
         """Move to the next step and set its values; with ``metric``, first report it for the
