@@ -118,3 +118,23 @@ def test_a_run_that_was_never_reached_is_a_clear_error() -> None:
         pytest.raises(LrcastError, match="nothing to extrapolate from"),
     ):
         RemoteLR(opt, "r", client=client)
+
+
+def test_extrapolation_takes_in_an_edit_scheduled_before_the_outage(
+    own_server: Server, client: Client
+) -> None:
+    setup(client)
+    effective = client.edit_run("r", scale=2.0, at_step=100).effective_step
+    assert effective == 112
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client)
+    lrs = train(opt, scheduler, range(40))
+    time.sleep(0.5)  # the documents of the timeline's versions are fetched in the background
+    own_server.stop()
+    with pytest.warns(OutageWarning, match="extrapolate"):
+        lrs += train(opt, scheduler, range(40, 140))
+    assert scheduler.source == "extrapolated"
+    own_server.start()
+    # The server answers the steps past the edit as the trainer computed them.
+    assert lrs == expected(client, "r", range(140))["lr"]
+    assert lrs[112] == pytest.approx(2 * expected(client, "r", [111])["lr"][0], rel=1e-3)

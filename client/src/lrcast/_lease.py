@@ -8,9 +8,9 @@ serves values from the block's lists without calling it (microseconds a step).
   served, the next one is fetched on a background thread, ready before it is needed.
 - ``mode="per_step"``: one ``GET /v1/runs/{run}/lr?step=S`` a step.
 - Outages (connection errors and 5xx after the client's retries): ``on_outage`` decides.
-  ``"extrapolate"`` computes the next blocks locally from the last timeline the server sent,
-  with :func:`lrcast.segment_block` (the server's own computation, so the same floats for that
-  timeline), ``"hold"`` keeps the last values, ``"wait"`` blocks until the server answers,
+  ``"extrapolate"`` computes the next blocks locally from the last timeline the server sent
+  (a lease's timeline holds the edits scheduled past it), with :func:`lrcast.segment_block`
+  (the server's own computation, so the same floats unless an edit is made after that lease), ``"hold"`` keeps the last values, ``"wait"`` blocks until the server answers,
   ``"raise"`` raises. One :class:`OutageWarning` per outage; the server's values come back at
   the first block fetched once it answers again.
 - Distributed: only the leader (rank 0) talks to the server; every new block goes through

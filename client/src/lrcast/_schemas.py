@@ -705,7 +705,8 @@ class Lease(_Answer):
         description="Each group's lr for each step; null where the group is not defined."
     )
     timeline: list[TimelineSegment] = Field(
-        description="The segments the lease covers (and the schedule version of each step)."
+        description="The segments from the lease's first step on: those it covers (the "
+        "schedule version of each step) and every edit scheduled after it."
     )
     committed_until: int = Field(description="The run's horizon after this lease.")
 

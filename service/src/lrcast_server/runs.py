@@ -459,7 +459,9 @@ def lease(core: Core, run_id: str, step: int, blocks: int) -> Lease:
         to_step=(last + 1) * size,
         values=values,
         groups=groups,
-        timeline=segments_of(ks, state.timeline),
+        # What the lease covers and every edit scheduled after it: all a client in an outage
+        # needs to go on with the floats the server will answer.
+        timeline=state.timeline.covering(first * size, lrcast.MAX_STEP + 1),
         committed_until=state.horizon,
     )
 
