@@ -138,3 +138,35 @@ def test_steps_per_execution_over_one_is_warned_about(client: Client, name: str)
     model.compile(optimizer=keras.optimizers.Adam(1.0), loss="mse", steps_per_execution=2)
     said = _fit_warnings(model, RemoteSchedule(name, client=client))
     assert any("change only every 2 steps" in message for message in said)
+
+
+def test_monitor_reports_the_validation_loss_each_epoch_to_a_plateau_run(
+    client: Client, name: str
+) -> None:
+    client.publish(name, COSINE)
+    # No report after the first is better by 1e9: each reduces lr (patience 0).
+    plateau = {"metric": "val_loss", "patience": 0, "factor": 0.5}
+    plateau |= {"threshold": 1e9, "threshold_mode": "abs"}
+    client.bind_run(name, name, block=2, plateau=plateau)
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model, record = tiny_model(), Record()
+    schedule = RemoteSchedule(name, client=client, mode="per_step", monitor="val_loss")
+    fit = {"batch_size": 8, "epochs": 3, "verbose": 0, "validation_data": (x, y)}
+    model.fit(x, y, **fit, callbacks=[schedule, record])
+    reports = list(client.iter_metrics(name, name="val_loss"))
+    assert [(m.step, m.applied) for m in reports] == [(4, True), (9, True), (14, True)]
+    timeline = client.get_run(name).timeline
+    # Epochs end at steps 4, 9 and 14; each reduction lands at the next block.
+    assert [(s.from_step, s.reduction) for s in timeline] == [(0, 1.0), (10, 0.5), (16, 0.25)]
+    want = expected(client, name, range(15))["lr"]
+    assert [lr for _, lr, _ in record.seen] == [float(np.float32(v)) for v in want]
+
+
+def test_a_monitor_missing_from_the_logs_is_warned_about_once(client: Client, name: str) -> None:
+    client.publish(name, COSINE)
+    client.bind_run(name, name, block=8)
+    schedule = RemoteSchedule(name, client=client, monitor="val_loss")
+    said = _fit_warnings(tiny_model(), schedule, epochs=3)
+    assert len([m for m in said if "'val_loss' is not among fit's logs" in m]) == 1
+    assert list(client.iter_metrics(name)) == []

@@ -124,7 +124,7 @@ class Plateaued(Module):
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
-            self.lr_schedulers().report(self.trainer.callback_metrics["val_loss"], "val_loss")
+            self.lr_schedulers().report(self.trainer.callback_metrics["val_loss"])
 
 
 def test_a_lightning_trainer_reports_its_validation_loss_to_a_plateau_run(

@@ -13,7 +13,7 @@ from lrcast._client import Client
 from lrcast.torch import RemoteLR
 from tests.client.conftest import Server
 
-SETTINGS = {"metric": "loss", "patience": 2, "cooldown": 1, "factor": 0.5, "min_lr": 0.05}
+SETTINGS = {"metric": "val_loss", "patience": 2, "cooldown": 1, "factor": 0.5, "min_lr": 0.05}
 LOSSES = [1.0] * 7 + [0.5] * 4 + [0.6] * 12 + [0.2] + [0.3] * 10
 
 
@@ -31,7 +31,8 @@ def test_remote_lr_per_step_reproduces_torch_reduce_lr_on_plateau(
         reference, **{k: v for k, v in SETTINGS.items() if k != "metric"}
     )
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=123.0)
-    scheduler = RemoteLR(optimizer, name, client=client, mode="per_step", metric="loss")
+    # No metric=: step(loss) reports under the run's plateau.metric.
+    scheduler = RemoteLR(optimizer, name, client=client, mode="per_step")
     expected, got = [], []
     for loss in LOSSES:
         expected.append(reference.param_groups[0]["lr"])
@@ -48,17 +49,18 @@ def test_client_report_is_idempotent_and_refuses_a_changed_value(
     server: Server, client: Client, name: str
 ) -> None:
     _bind_plateau_run(server, client, name)
-    first = client.report(name, 0, "loss", 0.75)
-    assert (first.step, first.name, first.value, first.applied) == (0, "loss", 0.75, True)
+    first = client.report(name, 0, "val_loss", 0.75)
+    assert (first.step, first.name, first.value, first.applied) == (0, "val_loss", 0.75, True)
     assert first.plateau is not None
-    again = client.report(name, 0, "loss", 0.75)  # a no-op: the stored report, not applied again
+    # A no-op: the stored report, not applied again.
+    again = client.report(name, 0, "val_loss", 0.75)
     assert again.model_dump(exclude={"plateau"}) == first.model_dump(exclude={"plateau"})
     with pytest.raises(lrcast.ConflictError):
-        client.report(name, 0, "loss", 0.5)
+        client.report(name, 0, "val_loss", 0.5)
     client.report(name, 1, "accuracy", 0.5)
     items = httpx.get(f"{server.url}/v1/runs/{name}/metrics").json()["items"]
     assert [(m["step"], m["name"], m["value"], m["applied"]) for m in items] == [
-        (0, "loss", 0.75, True),
+        (0, "val_loss", 0.75, True),
         (1, "accuracy", 0.5, False),
     ]
     # The client reads the same reports, a page at a time, or one metric's.

@@ -10,7 +10,8 @@ serves values from the block's lists without calling it (microseconds a step).
 - Outages (connection errors and 5xx after the client's retries): ``on_outage`` decides.
   ``"extrapolate"`` computes the next blocks locally from the last timeline the server sent
   (a lease's timeline holds the edits scheduled past it), with :func:`lrcast.segment_block`
-  (the server's own computation, so the same floats unless an edit is made after that lease), ``"hold"`` keeps the last values, ``"wait"`` blocks until the server answers,
+  (the server's own computation, so the same floats unless an edit is made after that
+  lease), ``"hold"`` keeps the last values, ``"wait"`` blocks until the server answers,
   ``"raise"`` raises. One :class:`OutageWarning` per outage; the server's values come back at
   the first block fetched once it answers again.
 - Distributed: only the leader (rank 0) talks to the server; every new block goes through
@@ -51,6 +52,8 @@ PREFETCH_AT = 0.5
 """Fraction of a block served before the next one is fetched."""
 AHEAD_STEPS = 8192
 """How many steps an adaptive lease may cover at most (under the server's default limit)."""
+DEFAULT_METRIC = "loss"
+"""What a metric is reported as when neither the caller nor the run's plateau names one."""
 WAIT_BACKOFF = 5.0
 """Longest pause between two attempts with ``on_outage="wait"``."""
 
@@ -174,6 +177,8 @@ class LeaseEngine:
         self._documents: _Pending | None = None
         self._timeline_block = -1
         self._warned_report = False
+        self._metric: str | None = None
+        """The run's ``plateau.metric``, read at the first report that names none."""
 
     # -- what the shim calls -------------------------------------------------------------------
 
@@ -195,12 +200,15 @@ class LeaseEngine:
             self.check_at = min(self.check_at, block.stop)
         return block
 
-    def report(self, step: int, name: str, value: float) -> None:
+    def report(self, step: int, name: str | None, value: float) -> None:
         """Report a metric for reduce-on-plateau runs (the leader only; an outage warns once
-        unless ``on_outage="raise"``)."""
+        unless ``on_outage="raise"``). ``name=None`` reports under the run's
+        ``plateau.metric`` (``"loss"`` for a run without one)."""
         if not self.leader:
             return
         try:
+            if name is None:
+                name = self._plateau_metric()
             self.client.report(self.run, step, name, value)
         except LrcastError as exc:
             if not _outage(exc) or self.on_outage == "raise":
@@ -213,6 +221,12 @@ class LeaseEngine:
                     OutageWarning,
                     stacklevel=3,
                 )
+
+    def _plateau_metric(self) -> str:
+        if self._metric is None:
+            plateau = self.client.get_run(self.run).plateau
+            self._metric = plateau.metric if plateau is not None else DEFAULT_METRIC
+        return self._metric
 
     def close(self) -> None:
         if self._finalizer is not None:

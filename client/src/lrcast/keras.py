@@ -113,8 +113,11 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
       on_outage: ``"extrapolate"`` (default), ``"hold"``, ``"wait"`` or ``"raise"`` (see
         :class:`lrcast.torch.RemoteLR`).
       blocks: blocks per lease.
+      monitor: a metric of ``fit``'s logs (``"val_loss"``, say) to report at the end of each
+        epoch, under its own name, for a reduce-on-plateau run whose ``plateau.metric`` it is
+        (as Keras's ``ReduceLROnPlateau`` monitors it).
 
-    :meth:`apply` does the same for a custom loop.
+    :meth:`apply` does the same for a custom loop, and :meth:`report` reports a metric.
     """
 
     def __init__(
@@ -129,12 +132,15 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
         mode: Mode = "lease",
         on_outage: OnOutage = "extrapolate",
         blocks: int = 1,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         owns = client is None
         if client is None:
             client = Client(url=url, token=token, timeout=timeout, retry=retry)
         self.run = run
+        self.monitor = monitor
+        self._warned_monitor = False
         self._engine = LeaseEngine(
             run, client=client, mode=mode, on_outage=on_outage, blocks=blocks, owns_client=owns
         )
@@ -180,6 +186,28 @@ class RemoteSchedule(keras.callbacks.Callback):  # type: ignore[misc]
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._release()
         self._in_fit = False
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.monitor is None:
+            return
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            if not self._warned_monitor:
+                self._warned_monitor = True
+                warnings.warn(
+                    f"lrcast: {self.monitor!r} is not among fit's logs ({', '.join(logs)}), so "
+                    f"run {self.run!r} gets no report of it (validation data missing?)",
+                    stacklevel=2,
+                )
+            return
+        self.report(float(value), self.monitor)
+
+    def report(self, value: float, name: str | None = None) -> None:
+        """Report a metric (``POST /v1/runs/{run}/metrics``, for reduce-on-plateau runs) for
+        the last step trained, under ``name`` (default: the run's ``plateau.metric``); an
+        outage warns once, as values do."""
+        self._engine.report(max(self.step, 0), name, float(value))
 
     def _release(self) -> None:
         """Put plain numbers back where lrcast put variables, between batches: the optimizer's

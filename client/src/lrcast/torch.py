@@ -75,7 +75,8 @@ class RemoteLR(LRScheduler):
         ``"hold"`` (keep the last values), ``"wait"`` (block until it answers) or ``"raise"``.
         One :class:`OutageWarning` says so.
       blocks: blocks per lease.
-      metric: the name :meth:`step` and :meth:`report` report a metric under.
+      metric: the name :meth:`step` and :meth:`report` report a metric under (default: the
+        run's ``plateau.metric``, read from the server at the first report).
       distributed: under ``torch.distributed`` rank 0 fetches every block and broadcasts it
         (the others make no request); ``None`` (default) detects an initialised process group.
         Every rank must then call :meth:`step` equally often.
@@ -95,7 +96,7 @@ class RemoteLR(LRScheduler):
         mode: Mode = "lease",
         on_outage: OnOutage = "extrapolate",
         blocks: int = 1,
-        metric: str = "loss",
+        metric: str | None = None,
         distributed: bool | None = None,
         last_epoch: int = -1,
     ) -> None:
