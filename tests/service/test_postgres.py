@@ -11,14 +11,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 
 import lrcast
 from lrcast._schemas import RunCreate
-from lrcast_server import runs, schedules
+from lrcast_server import Settings, create_app, runs, schedules
 from lrcast_server.auth import Principal, Role
 from lrcast_server.core import Core
 from lrcast_server.db import Database, migrate
+from tests.pg import PostgresServer
+from tests.service.helpers import COSINE, assert_problem, bind, publish, token
 from tests.service.test_core import make_cores
 
 EDITOR = Principal("editor", Role.write)
@@ -107,3 +110,40 @@ def test_the_horizon_raise_is_one_conditional_single_row_update(cores: list[Core
     assert writes[0].startswith("UPDATE runs SET horizon=")
     assert "runs.horizon <" in writes[0]
     assert "runs.timeline_rev =" in writes[0]
+
+
+def test_a_database_that_cannot_answer_is_a_503_but_for_steps_held_in_memory(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    # Tokens read again at every request: the outage meets the token check too.
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url, token_cache_seconds=0)
+    with TestClient(create_app(settings), base_url="http://lrcast.test") as client:
+        admin = token(client, Role.admin)
+        publish(client, admin, "s", COSINE)
+        bind(client, admin, "r", schedule="s", block=16)
+        assert client.get("/v1/runs/r/lr?step=0", headers=admin).status_code == 200
+        # Every connection closed, and no new one let in: as when the database goes away.
+        postgres_server.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        postgres_server.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        try:
+            # A committed step held in memory is answered on (the tokens known stay in use).
+            assert client.get("/v1/runs/r/lr?step=1", headers=admin).status_code == 200
+            asked = [
+                client.get("/v1/runs/r/lr?step=5000", headers=admin),
+                client.get("/v1/runs/r/lease?step=320", headers=admin),
+                client.get("/v1/schedules", headers=admin),
+                client.put("/v1/schedules/t", json=COSINE, headers=admin),
+                client.get("/readyz"),
+            ]
+            for response in asked:
+                problem = assert_problem(response, 503)
+                assert response.headers["retry-after"] == "1"
+                assert problem["title"] == "Service unavailable"
+        finally:
+            postgres_server.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        response = client.get("/v1/runs/r/lr?step=5000", headers=admin)
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/schedules/t", headers=admin).status_code == 404  # nothing written

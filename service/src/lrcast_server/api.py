@@ -51,19 +51,21 @@ _REASONS = {
     413: "The request body is larger than the server accepts.",
     415: "The request body is not JSON.",
     422: "Invalid input: `errors` names every bad field.",
-    503: "The database is unreachable, or the run is edited too often to commit a step.",
+    503: "The database cannot answer (try again: `Retry-After`), or the run is edited too "
+    "often to commit a step.",
 }
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problem statuses an operation can return."""
+    """OpenAPI ``responses`` for the problem statuses an operation can return (401 and 403 of
+    the token check and 503 of the database, besides ``codes``)."""
     return {
         code: {
             "model": Problem,
             "description": _REASONS[code],
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for code in (401, 403, *codes)
+        for code in sorted({401, 403, *codes, 503})
     }
 
 
@@ -478,7 +480,7 @@ async def archive_run(
     "`every`: a range as arrays, a preview that commits nothing (values past "
     "`committed_until` are provisional).",
     response_model=LrAnswer | RangeAnswer,
-    responses=problems(404, 422, 503),
+    responses=problems(404, 422),
 )
 async def run_lr(
     run: RunIdPath,
@@ -505,7 +507,7 @@ async def run_lr(
     description="Commits and returns `blocks` whole blocks from the one holding `step`, with "
     "the timeline segments they come from; a client answers those steps locally.",
     response_model=Lease,
-    responses=problems(404, 422, 503),
+    responses=problems(404, 422),
 )
 async def lease(
     run: RunIdPath,

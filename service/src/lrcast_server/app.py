@@ -30,13 +30,15 @@ from lrcast._validation import error_details
 from lrcast_server import __version__, dashboard
 from lrcast_server.api import audit_routes, health, run_routes, schedule_routes
 from lrcast_server.auth import seed_admin_token
-from lrcast_server.core import Core, log
+from lrcast_server.core import Core
 from lrcast_server.db import Database, migrate
 from lrcast_server.errors import (
+    DATABASE_DOWN,
     PROBLEM_CONTENT_TYPE,
     InvalidRequestError,
     LrcastServerError,
     http_status_error,
+    log_unexpected,
     problem_response,
 )
 from lrcast_server.middleware import BodyLimit, HotPath, QueryCheck
@@ -116,7 +118,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
+    log_unexpected(exc)
     return problem_response(exc)
 
 
@@ -236,6 +238,8 @@ def create_app(settings: Settings | None = None) -> LrcastApp:
     app.add_exception_handler(LrcastServerError, _on_error)
     app.add_exception_handler(lrcast.LrcastError, _on_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for down in DATABASE_DOWN:  # a 503, not an unexpected error
+        app.add_exception_handler(down, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(QueryCheck)

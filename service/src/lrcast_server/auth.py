@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from lrcast_server import audit, storage
 from lrcast_server.db import Database
 from lrcast_server.errors import (
+    DATABASE_DOWN,
     ConflictError,
     ForbiddenError,
     InvalidRequestError,
@@ -32,6 +34,8 @@ from lrcast_server.errors import (
 TOKEN_PREFIX = "lrc_"
 ENV_ADMIN_NAME = "env-admin"
 """The name of the admin token seeded from ``LRCAST_ADMIN_TOKEN``."""
+
+log = logging.getLogger("lrcast_server")
 
 
 class Role(IntEnum):
@@ -133,8 +137,19 @@ class TokenCache:
         return time.monotonic() - self._loaded > self._ttl
 
     def refresh(self) -> None:
-        with self._database.read() as conn:
-            rows = storage.active_tokens(conn)
+        """Read the active tokens again. When the database cannot answer, the tokens known
+        stay in use until the next try, ``ttl`` later (steps held in memory are answered on
+        through an outage); a token revoked meanwhile works here until the database answers."""
+        try:
+            with self._database.read() as conn:
+                rows = storage.active_tokens(conn)
+        except DATABASE_DOWN as exc:
+            if self._loaded == -float("inf"):
+                raise
+            first_line = str(exc).splitlines()[0]
+            log.warning("tokens not refreshed, the ones known stay in use: %s", first_line)
+            self._loaded = time.monotonic()
+            return
         tokens = {row.hash: (row.hash, row.name, Role[row.role]) for row in rows}
         with self._lock:
             self._tokens = tokens

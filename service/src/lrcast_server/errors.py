@@ -7,16 +7,20 @@ language's :class:`lrcast.LrcastError`); each class carries its HTTP status and 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 import orjson
+from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 
 from lrcast import ErrorDetail, LrcastError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = logging.getLogger("lrcast_server")
 
 
 class LrcastServerError(Exception):
@@ -81,6 +85,25 @@ class InvalidRequestError(LrcastServerError):
 class ServiceUnavailableError(LrcastServerError):
     status = 503
     title = "Service unavailable"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "1"}
+
+
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+"""What the database driver raises when the database cannot answer (unreachable, restarting,
+out of connections, a SQLite file locked for too long): a 503, not a server fault."""
+
+
+def database_down(exc: BaseException) -> bool:
+    return isinstance(exc, DATABASE_DOWN)
+
+
+def log_unexpected(exc: BaseException) -> None:
+    """Log an error the server did not raise on purpose: a database that cannot answer in one
+    line (a 503), anything else with its traceback (a 500)."""
+    if database_down(exc):
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+    else:
+        log.exception("unexpected error", exc_info=exc)
 
 
 def problem_type(title: str) -> str:
@@ -104,6 +127,8 @@ def problem_body(
 def problem_response(exc: Exception) -> Response:
     """The ``application/problem+json`` response for any error the server can meet."""
     headers: Mapping[str, str] = {}
+    if database_down(exc):
+        exc = ServiceUnavailableError("the database did not answer; try again")
     if isinstance(exc, LrcastServerError):
         status, title, detail, errors = exc.status, exc.title, exc.detail, exc.errors
         headers = exc.headers

@@ -22,12 +22,13 @@ from lrcast._schemas import RUN_ID_PATTERN
 from lrcast._validation import DuplicateKeyError, loads_strict
 from lrcast_server import observability, runs
 from lrcast_server.auth import Role, authorize
-from lrcast_server.core import Core, log
+from lrcast_server.core import Core
 from lrcast_server.errors import (
     InvalidRequestError,
     LrcastServerError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
+    log_unexpected,
     problem_response,
 )
 
@@ -113,7 +114,7 @@ class HotPath:
                 self._flush_later()
         except Exception as exc:
             if not isinstance(exc, LrcastServerError | lrcast.LrcastError):
-                log.exception("unexpected error", exc_info=exc)
+                log_unexpected(exc)
             observability.hot_path_done(scope, await _send_problem(send, exc), started)
             return True
         await send(
