@@ -116,3 +116,16 @@ def test_traffic_through_the_balancer_reaches_both_replicas_and_stays_consistent
         want = expected_values(client, "r", sorted(answers))
         assert len(client.get("/v1/runs/r").json()["timeline"]) > 3
     assert {step: values.pop() for step, values in answers.items()} == want
+
+
+def test_a_clients_request_id_passes_the_balancer_and_one_is_made_for_requests_without(
+    topology: tuple[Nginx, list[Server]],
+) -> None:
+    nginx, _ = topology
+    with httpx.Client(base_url=nginx.url, headers=ADMIN, timeout=30) as client:
+        given = client.get("/v1/schedules", headers={"X-Request-ID": "trace-41"})
+        made = client.get("/v1/schedules")
+    assert given.headers["x-request-id"] == "trace-41"
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    logged = re.findall(r"request_id=(\S+)", nginx.log.read_text())
+    assert logged[-2:] == ["trace-41", made.headers["x-request-id"]]

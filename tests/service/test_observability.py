@@ -75,6 +75,19 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     assert hostile.headers["x-request-id"] != "a b\tc"
 
 
+def test_the_hot_path_echoes_a_given_request_id_and_never_a_hostile_one(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "cos-rid", COSINE)
+    bind(client, writer, "rid-run", schedule="cos-rid")
+    answered = client.get("/v1/runs/rid-run/lr?step=3", headers={"X-Request-ID": "trace.7:a"})
+    assert (answered.status_code, answered.headers["x-request-id"]) == (200, "trace.7:a")
+    refused = client.get("/v1/runs/no-such-run/lr?step=3", headers={"X-Request-ID": "trace-8"})
+    assert (refused.status_code, refused.headers["x-request-id"]) == (404, "trace-8")
+    hostile = client.get("/v1/runs/rid-run/lr?step=3", headers={"X-Request-ID": "a b"})
+    assert "x-request-id" not in hostile.headers
+
+
 def test_every_request_is_one_json_log_line_naming_the_token_but_never_its_secret(
     client: TestClient, writer: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:

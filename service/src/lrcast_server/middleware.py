@@ -44,13 +44,15 @@ _MAX_DIGITS = len(str(lrcast.MAX_STEP))
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-async def _send_problem(send: Send, exc: Exception) -> int:
+async def _send_problem(
+    send: Send, exc: Exception, extra: list[tuple[bytes, bytes]] | None = None
+) -> int:
     response = problem_response(exc)
     await send(
         {
             "type": "http.response.start",
             "status": response.status_code,
-            "headers": response.raw_headers,
+            "headers": response.raw_headers + (extra or []),
         }
     )
     await send({"type": "http.response.body", "body": response.body})
@@ -95,8 +97,14 @@ class HotPath:
         run_id, step = parsed
         core = self.core
         started = time.perf_counter()
+        authorization = None
+        echo: list[tuple[bytes, bytes]] = []
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"x-request-id" and observability.REQUEST_ID_BYTES.fullmatch(value):
+                echo = [(key, value)]
         try:
-            authorization = _header(scope, b"authorization")
             if authorization is not None or core.reads_need_token:
                 if core.tokens.stale and authorization is not None:
                     await run_in_threadpool(core.tokens.refresh)
@@ -115,13 +123,13 @@ class HotPath:
         except Exception as exc:
             if not isinstance(exc, LrcastServerError | lrcast.LrcastError):
                 log_unexpected(exc)
-            observability.hot_path_done(scope, await _send_problem(send, exc), started)
+            observability.hot_path_done(scope, await _send_problem(send, exc, echo), started)
             return True
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *echo],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -108,6 +108,7 @@ def render() -> tuple[bytes, str]:
 # -- request ids and logs ---------------------------------------------------------------------
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_BYTES = re.compile(_REQUEST_ID.pattern.encode())
 
 
 def given_request_id(scope: Scope) -> str | None:
