@@ -86,7 +86,7 @@ def test_the_python_tour_trains_against_the_served_run(server: Server) -> None:
     assert made.returncode == 0, made.stdout + made.stderr
     token = made.stdout.split()[-1]
     code = block("### Train (Python)", "python")
-    code += "\nprint(optimizer.param_groups[0]['lr'])\n"
+    code += "\nprint(*(group['lr'] for group in optimizer.param_groups))\n"
     env = {**tour_env(server), "LRCAST_URL": server.url, "LRCAST_TOKEN": token}
     done = subprocess.run(
         [sys.executable, "-W", "error::UserWarning", "-c", code],
@@ -96,13 +96,14 @@ def test_the_python_tour_trains_against_the_served_run(server: Server) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    lr = float(done.stdout.split()[-1])
+    backbone, head = map(float, done.stdout.split()[-2:])
     # After 3000 steps the optimizer holds what the server answers for step 3000, after the
-    # tour's edits: its one param group is matched by order to the run's group "backbone".
+    # tour's edits: "backbone" is the run's group, "head" is not and gets the run's lr.
     served = subprocess.run(
         ["curl", "-sS", "--fail-with-body", f"{server.url}/v1/runs/resnet50-seed1/lr?step=3000"],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert lr == json.loads(served.stdout)["groups"]["backbone"]
+    answer = json.loads(served.stdout)
+    assert (backbone, head) == (answer["groups"]["backbone"], answer["lr"])
