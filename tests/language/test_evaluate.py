@@ -114,15 +114,15 @@ def test_fractional_durations_round_to_the_nearest_step_halves_up() -> None:
     [
         (
             {"type": "cosine", "start": 1, "steps": "3ep"},
-            "steps: '3ep' is in epochs: the run needs steps_per_epoch",
+            "steps: '3ep' is in epochs and no steps_per_epoch is given",
         ),
         (
             {"type": "warmup", "steps": "5%", "then": COSINE},
-            "steps: '5%' is a share of the run: the run needs total_steps",
+            "steps: '5%' is a share of the run and no total_steps is given",
         ),
         (
             {"type": "multistep", "start": 1, "milestones": [10, "5%"]},
-            "milestones.1: '5%' is a share of the run: the run needs total_steps",
+            "milestones.1: '5%' is a share of the run and no total_steps is given",
         ),
     ],
 )

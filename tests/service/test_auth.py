@@ -121,9 +121,17 @@ def test_admin_token_is_seeded_from_the_environment(tmp_path: Path) -> None:
         assert_problem(client.put("/v1/schedules/t", json=COSINE, headers=headers), 401)
 
 
-def test_a_short_admin_token_is_refused() -> None:
+def test_a_short_admin_token_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ValueError, match="16 characters"):
         Settings(admin_token="short")  # type: ignore[arg-type]
+    monkeypatch.setenv("LRCAST_ADMIN_TOKEN", "short")
+    assert cli.main(["token", "list"]) == 2
+    said = capsys.readouterr().err
+    assert said == (
+        "lrcast-server: bad settings:\n  LRCAST_ADMIN_TOKEN: must be at least 16 characters\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,8 +158,11 @@ def test_token_cli_creates_lists_and_revokes(
     monkeypatch.setenv("LRCAST_DATA_DIR", str(tmp_path))  # the CLI sets it: undone after
     base = ["--data-dir", str(tmp_path)]
     assert cli.main([*base, "token", "create", "--name", "ci", "--role", "write"]) == 0
-    value = capsys.readouterr().out.strip()
+    said = capsys.readouterr()
+    value = said.out.strip()
     assert value.startswith("lrc_")
+    # Where it went, on stderr (TOKEN=$(...) takes stdout alone).
+    assert f"stored in sqlite:///{tmp_path / 'lrcast.db'}" in said.err
     assert cli.main([*base, "token", "create", "--name", "ci", "--role", "read"]) == 1
     assert "exists" in capsys.readouterr().err
     assert cli.main([*base, "token", "list"]) == 0

@@ -23,6 +23,7 @@ from uvicorn.importer import import_from_string
 from lrcast_server import Settings, cli, db, get_settings, observability
 from lrcast_server.auth import list_tokens
 from lrcast_server.db import HEAD_REVISION, Database, migrate, schema_revisions
+from tests.service.helpers import free_port
 
 MIGRATIONS = str(resources.files("lrcast_server").joinpath("migrations"))
 ADMIN = "startup-test-admin-token"
@@ -169,29 +170,29 @@ def start_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[
     return starts
 
 
-def test_serve_with_several_workers_upgrades_the_database_once_before_they_start(
+@pytest.mark.parametrize("workers", [1, 3])
+def test_serve_upgrades_the_database_once_before_the_workers_start(
     serve_args: list[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     upgrades: list[str],
+    workers: int,
 ) -> None:
     starts = start_workers(monkeypatch, tmp_path)
-    assert cli.main([*serve_args, "--workers", "3"]) == 0
+    assert cli.main([*serve_args, "--workers", str(workers)]) == 0
     assert starts == [{"revisions": [HEAD_REVISION], "tokens": ["env-admin"]}]
     assert len(upgrades) == 1
 
 
-def test_serve_with_one_worker_upgrades_the_database_once_as_it_builds_the_app(
-    serve_args: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    upgrades: list[str],
+def test_serve_and_migrate_on_a_database_that_cannot_be_reached_say_so_in_one_line(
+    serve_args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    starts = start_workers(monkeypatch, tmp_path)
-    assert cli.main([*serve_args, "--workers", "1"]) == 0
-    assert starts == [{"revisions": [], "tokens": []}]
-    assert len(upgrades) == 1
-    database = Database.from_url(f"sqlite:///{tmp_path / 'lrcast.db'}")
-    assert revisions(database) == [HEAD_REVISION]
-    assert [token.name for token in list_tokens(database)] == ["env-admin"]
-    database.dispose()
+    url = f"postgresql+psycopg://lrcast:s3cret@127.0.0.1:{free_port()}/lrcast"
+    monkeypatch.setenv("LRCAST_DATABASE_URL", url)  # undone after the test
+    for args in (["serve", "--port", "8000"], ["migrate"]):
+        assert cli.main(args) == 1
+        said = capsys.readouterr().err.strip()
+        assert said.startswith("lrcast-server: the database postgresql+psycopg://lrcast:***@")
+        assert "cannot be reached: connection failed" in said
+        assert "s3cret" not in said
+        assert len(said.splitlines()) == 1

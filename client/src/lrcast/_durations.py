@@ -91,13 +91,13 @@ def resolve_duration(value: int | str, context: Context, path: str) -> int:
     if unit == "ep":
         if context.steps_per_epoch is None:
             raise EvaluationError(
-                f"{value!r} is in epochs: the run needs steps_per_epoch", path=path
+                f"{value!r} is in epochs and no steps_per_epoch is given", path=path
             )
         steps = number * context.steps_per_epoch
     else:
         if context.total_steps is None:
             raise EvaluationError(
-                f"{value!r} is a share of the run: the run needs total_steps", path=path
+                f"{value!r} is a share of the run and no total_steps is given", path=path
             )
         steps = number * context.total_steps / 100
     resolved = math.floor(steps + Fraction(1, 2))

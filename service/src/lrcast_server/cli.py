@@ -10,11 +10,13 @@ import tempfile
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
 
 from lrcast_server import __version__, observability
 from lrcast_server.auth import Role, create_token, list_tokens, revoke_token, seed_admin_token
 from lrcast_server.db import Database, migrate
-from lrcast_server.errors import LrcastServerError
+from lrcast_server.errors import DATABASE_DOWN, LrcastServerError
 from lrcast_server.settings import Settings, get_settings, is_loopback
 
 INSECURE_HELP = (
@@ -70,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         "--role",
         required=True,
         choices=[role.name for role in Role],
-        help="read: GET only; write: also publish, bind, edit; admin: also archive schedules",
+        help="read: GET requests and POST /v1/evaluate; write: also publish, bind, edit and "
+        "report metrics; admin: also archive schedules and read the audit trail",
     )
     actions.add_parser("list", parents=[common], help="list tokens (never their values)")
     revoke = actions.add_parser("revoke", parents=[common], help="revoke a token by name")
@@ -96,6 +99,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return get_settings()
 
 
+def _bad_settings(exc: ValidationError) -> str:
+    """Each refused setting by its environment variable, with the reason."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  LRCAST_{field.upper()}: {reason}")
+    return "\n".join(lines)
+
+
+def _shown(url: str) -> str:
+    """A database URL fit to print: its password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _prepare(settings: Settings) -> None:
     """Migrate the database and seed the admin token (what create_app does in each worker)."""
     database = Database.from_url(settings.resolved_database_url)
@@ -110,16 +128,15 @@ def _prepare(settings: Settings) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    if settings.workers > 1:
-        # Once, before the workers start: each one's create_app then finds the schema at the
-        # head and the token seeded. A single server process does both in create_app.
-        _prepare(settings)
+    # Once, before any worker starts: a database that cannot be reached is said in one line,
+    # and each worker's create_app then finds the schema at the head and the token seeded.
+    _prepare(settings)
     reads = "need a token" if settings.reads_need_token else "open (no token needed)"
     if settings.insecure and not is_loopback(settings.host):
         print("lrcast-server: --insecure: reads are open to anyone who can reach the port")
     print(
         f"lrcast-server {__version__}: http://{settings.host}:{settings.port}  "
-        f"database {settings.resolved_database_url}  reads {reads}; writes need a token",
+        f"database {_shown(settings.resolved_database_url)}  reads {reads}; writes need a token",
         flush=True,
     )
     # Several workers count into one fresh directory that /metrics sums (a given one is kept).
@@ -148,19 +165,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ValidationError as exc:
-        print(f"lrcast-server: bad settings:\n{exc}", file=sys.stderr)
+        print(f"lrcast-server: bad settings:\n{_bad_settings(exc)}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        _serve(settings, args)
-        return 0
+    try:
+        if args.command == "serve":
+            _serve(settings, args)
+            return 0
+        return _manage(settings, args)
+    except DATABASE_DOWN as exc:
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()[0]
+        where = _shown(settings.resolved_database_url)
+        print(f"lrcast-server: the database {where} cannot be reached: {reason}", file=sys.stderr)
+        return 1
+
+
+def _manage(settings: Settings, args: argparse.Namespace) -> int:
+    """``migrate`` and ``token``."""
     database = Database.from_url(settings.resolved_database_url)
     try:
         migrate(database)
         if args.command == "migrate":
-            print(f"lrcast-server: {settings.resolved_database_url} is up to date")
+            print(f"lrcast-server: {_shown(settings.resolved_database_url)} is up to date")
         elif args.action == "create":
             token = create_token(database, args.name, Role[args.role])
             print(token)
+            # On stderr, so that TOKEN=$(lrcast-server token create ...) takes the token alone.
+            print(
+                f"lrcast-server: token {args.name!r} ({args.role}) stored in "
+                f"{_shown(settings.resolved_database_url)}: a server on another database will "
+                "not know it",
+                file=sys.stderr,
+            )
         elif args.action == "list":
             for record in list_tokens(database):
                 state = f"revoked {record.revoked:%Y-%m-%d %H:%M}" if record.revoked else "active"
