@@ -804,3 +804,64 @@ def test_cosine_restarts_matches_torch_step_epoch_except_at_its_misplaced_restar
     assert_matches_torch(values[elsewhere], np.asarray(theirs)[elsewhere])
     np.testing.assert_array_equal(values[misplaced], 1.0)
     np.testing.assert_array_equal(np.asarray(theirs)[misplaced], 0.0)
+
+
+def test_linear_to_zero_is_exactly_zero_where_torch_linearlr_leaves_a_residue() -> None:
+    """Difference by design: torch's LinearLR multiplies the lr by a ratio each step, and at
+    ``t = total_iters`` with ``end_factor=0`` that ratio is ``1 + (0 - s)/(T·s - (T-1)·s)``,
+    whose rounded denominator is not exactly ``s``: the lr left is about 1e-17, here negative,
+    and stays so for the rest of the run. lrcast evaluates the line itself: exactly 0."""
+    b, start_factor, total = 1.8624826426413281, 0.8717498859161316, 167
+    n = 2 * total
+    theirs = torch_lrs(
+        lambda opt: sched.LinearLR(opt, start_factor, end_factor=0.0, total_iters=total), n, b
+    )
+    curve = {"type": "linear", "start": b * start_factor, "end": 0.0, "steps": total}
+    values = ours(curve, n)
+    assert_matches_torch(values[:total], theirs[:total])
+    assert np.all(values[total:] == 0.0)
+    assert np.all(theirs[total:] == theirs[total])
+    assert -1e-16 < theirs[total] < 0.0  # an lr below zero, by rounding
+
+
+def test_periodic_cosine_is_the_closed_form_where_torch_cosineannealinglr_drifts() -> None:
+    """Difference by design: torch's CosineAnnealingLR steps recursively, scaling
+    ``lr - eta_min`` by a ratio of cosines; near ``eta_min`` (each second period) that
+    difference cancels, and the error grows as the lr climbs back: 1.1e-12 relative by step 519
+    here, past the 1e-12 promise. lrcast evaluates the closed form (torch's documented
+    formula): 4e-16 from the exact value (40 digits) at that step."""
+    b, total, eta_min = 0.002060103297055457, 260, 0.0012628423134884977
+    n = 2 * total
+    theirs = torch_lrs(lambda opt: sched.CosineAnnealingLR(opt, total, eta_min), n, b)
+    values = ours(cosine(b, eta_min, total, periodic=True), n)
+    assert_matches_torch(values[:total], theirs[:total])
+    exact = 0.0020600741973706292  # mpmath, 40 digits, rounded to float64
+    assert values[n - 1] == pytest.approx(exact, rel=1e-15)
+    assert abs(theirs[n - 1] - exact) / exact > 1e-12
+
+
+def test_a_sequence_starts_each_part_from_its_own_start_where_torch_onecyclelr_changes_it() -> None:
+    """Difference by design: torch's OneCycleLR constructor writes ``max_lr / div_factor`` into
+    every group's ``initial_lr``, and SequentialLR resets the lr to ``initial_lr`` before its
+    first scheduler runs: a LinearLR warmup ahead of a OneCycleLR starts from 0.1/25, not from
+    the optimizer's 0.1. lrcast's parts of a ``sequence`` are independent curves."""
+    b = 0.1
+
+    def factory(opt: Optimizer) -> sched.LRScheduler:
+        warm = sched.LinearLR(opt, 0.1, 1.0, total_iters=5)
+        cycle = sched.OneCycleLR(opt, max_lr=0.1, total_steps=20)
+        return sched.SequentialLR(opt, [warm, cycle], milestones=[5])
+
+    theirs = torch_lrs(factory, 25, b)
+    curve = {
+        "type": "sequence",
+        "boundaries": [5],
+        "curves": [
+            {"type": "linear", "start": 0.01, "end": 0.1, "steps": 5},
+            {"type": "one_cycle", "peak": 0.1, "steps": 20},
+        ],
+    }
+    values = ours(curve, 25)
+    assert_matches_torch(values[5:], theirs[5:])  # the one-cycle part agrees
+    assert values[0] == pytest.approx(0.01, rel=1e-12)
+    assert theirs[0] == pytest.approx(0.01 / 25, rel=1e-12)
