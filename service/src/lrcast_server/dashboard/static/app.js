@@ -40,6 +40,24 @@
   const fmtDate = (s) => (s ? new Date(s).toLocaleString() : "–");
   const fmtInt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
 
+  /** A page's title: focusable from script (see arrive), not by Tab. */
+  function heading(...kids) {
+    return h("h1", { tabindex: -1 }, ...kids);
+  }
+
+  /** A table in a box of its own that scrolls sideways, so a wide table never widens the page. */
+  function scrolling(table) {
+    return h("div", { class: "table-wrap", role: "region", tabindex: 0,
+      "aria-label": table.getAttribute("aria-label") }, table);
+  }
+
+  /** The width to draw a chart at in `box`: as wide as it is shown on a narrow screen (so its
+   * 11px labels stay 11px), `wide` at most. */
+  function plotWidth(box, wide) {
+    const room = box.clientWidth - 22; // the figure's border and padding
+    return room > 0 ? Math.max(240, Math.min(wide, room)) : wide;
+  }
+
   function notice(kind, ...kids) {
     return h("div", { class: `notice ${kind}`, role: kind === "bad" ? "alert" : "status" }, ...kids);
   }
@@ -62,6 +80,13 @@
       this.status = status;
       this.problem = problem || {};
       this.errors = (problem && problem.errors) || [];
+    }
+  }
+
+  /** No answer at all: the server is down, unreachable, or the connection dropped. */
+  class Unreachable extends Error {
+    constructor() {
+      super("the server cannot be reached");
     }
   }
 
@@ -116,12 +141,18 @@
     const current = token();
     if (current) headers.Authorization = `Bearer ${current}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch {
+      // fetch rejects only when no answer came ("Failed to fetch"): never about what was sent.
+      throw new Unreachable();
+    }
     const type = response.headers.get("content-type") || "";
     const data = type.includes("json") ? await response.json().catch(() => null) : null;
     if ((response.status === 401 || response.status === 403) && opts.ask !== false) {
@@ -152,6 +183,9 @@
   }
 
   function problemView(err) {
+    if (err instanceof Unreachable) {
+      return notice("bad", "The server cannot be reached. Check that lrcast-server is running, then reload the page.");
+    }
     if (!(err instanceof ApiError)) return notice("bad", `Error: ${err.message || err}`);
     const box = notice("bad", h("strong", { text: `${err.status} ${err.problem.title || ""}` }),
       " ", err.problem.detail || err.message);
@@ -170,17 +204,15 @@
 
   // -- how far a document is worth plotting -------------------------------------------------
 
+  const DURATION_RE = /^\s*([0-9]*\.?[0-9]+)\s*(%|ep)\s*$/;
+
   /** A duration in steps (SPEC.md): an integer, "5%" of total_steps or "12ep". */
   function duration(value, ctx) {
     if (typeof value === "number") return value;
     if (typeof value !== "string") return null;
-    const m = /^\s*([0-9]*\.?[0-9]+)\s*(%|ep)\s*$/.exec(value);
+    const m = DURATION_RE.exec(value);
     if (!m) return null;
-    if (m[2] === "%") {
-      ctx.needsTotal = true;
-      return ctx.total ? (ctx.total * Number(m[1])) / 100 : null;
-    }
-    ctx.needsEpoch = true;
+    if (m[2] === "%") return ctx.total ? (ctx.total * Number(m[1])) / 100 : null;
     return ctx.epoch ? ctx.epoch * Number(m[1]) : null;
   }
 
@@ -257,18 +289,24 @@
     }
   }
 
-  /** {end, needsTotal, needsEpoch} of a document, with the run context given. */
+  /** The step to plot to, when `last` is the last interesting one: 5% past it. */
+  function padded(last) {
+    return Math.max(10, Math.ceil(last * 1.05));
+  }
+
+  /** {last, end} of a document with the run context given: the step where its curves stop
+   * changing, and the step to plot to. */
   function documentEnd(doc, context) {
-    const ctx = Object.assign({ total: null, epoch: null, needsTotal: false, needsEpoch: false }, context);
-    let end = 0;
+    const ctx = Object.assign({ total: null, epoch: null }, context);
+    let last = 0;
     const curves = (doc && doc.curves) || {};
     for (const c of Object.values(curves)) {
       const e = curveEnd(c, ctx);
-      if (e !== null && Number.isFinite(e)) end = Math.max(end, e);
+      if (e !== null && Number.isFinite(e)) last = Math.max(last, e);
     }
-    if (ctx.total) end = Math.max(end, ctx.total);
-    if (!end) end = 1000;
-    return { end: Math.max(10, Math.ceil(end * 1.05)), needsTotal: ctx.needsTotal, needsEpoch: ctx.needsEpoch };
+    if (ctx.total) last = Math.max(last, ctx.total);
+    if (!last) last = 1000;
+    return { last, end: padded(last) };
   }
 
   function stride(start, stop, points) {
@@ -284,10 +322,19 @@
 
   /** Run context to assume when a document uses "%" or "ep" durations and none is given. */
   function assumedContext(doc) {
-    const probe = documentEnd(doc, {});
+    const needs = { total: false, epoch: false };
+    const visit = (value) => {
+      if (typeof value === "string") {
+        const m = DURATION_RE.exec(value);
+        if (m) needs[m[2] === "%" ? "total" : "epoch"] = true;
+      } else if (value && typeof value === "object") {
+        Object.values(value).forEach(visit);
+      }
+    };
+    visit(doc && doc.curves);
     return {
-      total: probe.needsTotal ? DEFAULT_TOTAL_STEPS : null,
-      epoch: probe.needsEpoch ? DEFAULT_STEPS_PER_EPOCH : null,
+      total: needs.total ? DEFAULT_TOTAL_STEPS : null,
+      epoch: needs.epoch ? DEFAULT_STEPS_PER_EPOCH : null,
     };
   }
 
@@ -298,6 +345,7 @@
   // -- routing ------------------------------------------------------------------------------
 
   let cleanup = [];
+  let navigated = false; // the address changed: the new page's title takes the focus
 
   function page(section, title) {
     for (const fn of cleanup) fn();
@@ -311,6 +359,15 @@
     const view = h("div", { class: `view view-${section}` });
     main.replaceChildren(view);
     return view;
+  }
+
+  /** After a navigation, focus the new page's title (or main, if the page failed before it had
+   * one): a screen reader announces the page, and Tab goes on from there. */
+  function arrive(view) {
+    if (!navigated || (view && !view.isConnected)) return; // a page already left keeps nothing
+    navigated = false;
+    const title = view && view.querySelector("h1");
+    (title || document.getElementById("main")).focus();
   }
 
   function route() {
@@ -327,6 +384,7 @@
     else done = schedulesPage();
     Promise.resolve(done).catch((err) => {
       document.getElementById("main").append(problemView(err));
+      arrive(null);
     });
   }
 
@@ -357,9 +415,10 @@
 
   async function schedulesPage() {
     const view = page("schedules", "Schedules");
-    view.append(h("h1", { text: "Schedules" }),
+    view.append(heading("Schedules"),
       h("p", { class: "muted" }, "Each schedule's latest version. ",
         h("a", { href: "#/editor", text: "Write a new one" }), "."));
+    arrive(view);
     const items = await getAll("/v1/schedules");
     if (!items.length) {
       view.append(notice("", "No schedules yet. Publish one from the ",
@@ -367,16 +426,16 @@
       return;
     }
     const body = h("tbody");
-    view.append(h("table", { id: "schedules", "aria-label": "Schedules" },
+    view.append(scrolling(h("table", { id: "schedules", "aria-label": "Schedules" },
       h("thead", {}, h("tr", {}, h("th", { text: "Name" }), h("th", { class: "num", text: "Latest" }),
         h("th", { text: "Description" }), h("th", { text: "Updated" }), h("th", { text: "lr" }))),
-      body));
+      body)));
     for (const s of items) {
       const cell = h("td", { class: "spark" });
       body.append(h("tr", { "data-name": s.name },
-        h("td", {}, h("a", { href: `#/schedules/${enc(s.name)}`, text: s.name })),
+        h("td", { class: "wrap" }, h("a", { href: `#/schedules/${enc(s.name)}`, text: s.name })),
         h("td", { class: "num", text: `v${s.latest_version}` }),
-        h("td", { text: s.description || "" }),
+        h("td", { class: "wrap", text: s.description || "" }),
         h("td", { class: "small", text: fmtDate(s.updated) }),
         cell));
       sparkline(s.name, cell);
@@ -420,10 +479,11 @@
 
     view.append(
       h("p", { class: "small" }, h("a", { href: "#/schedules", text: "← Schedules" })),
-      h("h1", {}, name, " ", h("span", { class: "badge", text: `latest v${newest}` })),
+      heading(name, " ", h("span", { class: "badge", text: `latest v${newest}` })),
       h("p", { class: "muted", text: latest.document.description || "" }),
       h("div", { class: "actions" },
         h("a", { href: `#/editor/${enc(name)}` }, h("button", { type: "button", text: "Edit → new version" }))));
+    arrive(view);
 
     const shown = versionSelect(versions, num("v", newest), "Version");
     const from = numberInput("From step", num("from", 0));
@@ -448,7 +508,7 @@
     for (const v of [...versions].reverse()) {
       history.append(h("tr", { "data-version": v.version },
         h("td", { class: "num", text: `v${v.version}` }),
-        h("td", { text: v.description || "" }),
+        h("td", { class: "wrap", text: v.description || "" }),
         h("td", { class: "small", text: fmtDate(v.created) }),
         h("td", { class: "small", text: v.created_by || "–" }),
         h("td", {}, h("button", { type: "button", text: "Plot",
@@ -459,10 +519,10 @@
 
     view.append(form, note, charts,
       h("h2", { text: "Versions" }),
-      h("table", { id: "versions", "aria-label": "Version history" },
+      scrolling(h("table", { id: "versions", "aria-label": "Version history" },
         h("thead", {}, h("tr", {}, h("th", { class: "num", text: "Version" }), h("th", { text: "Description" }),
           h("th", { text: "Published" }), h("th", { text: "By" }), h("th", {}))),
-        history),
+        history)),
       h("h2", { text: "Compare two versions" }), compareForm, compare,
       h("h2", { text: "Runs on this schedule" }), runsBox);
 
@@ -509,8 +569,9 @@
       try {
         const data = await range(v, start, stop, every, ctx);
         if (ticket !== drawing) return;
+        const width = plotWidth(charts, 720);
         charts.replaceChildren(...orderedCurves(data.values).map((curve, i) => chart({
-          id: `curve-${curve}`, title: `${curve} — v${v}`, yLabel: curve, log: log.input.checked,
+          id: `curve-${curve}`, title: `${curve} — v${v}`, yLabel: curve, log: log.input.checked, width,
           series: [{ label: `v${v}`, xs: data.steps, ys: data.values[curve], color: PALETTE[i % PALETTE.length] }],
         })));
       } catch (err) {
@@ -519,7 +580,7 @@
       try {
         const [da, db] = await Promise.all([range(va, start, stop, every, ctx), range(vb, start, stop, every, ctx)]);
         if (ticket !== drawing) return;
-        compare.replaceChildren(...compareCharts(da, db, va, vb, log.input.checked));
+        compare.replaceChildren(...compareCharts(da, db, va, vb, log.input.checked, plotWidth(compare, 720)));
       } catch (err) {
         if (ticket === drawing) compare.replaceChildren(problemView(err));
       }
@@ -533,7 +594,7 @@
     runsTable(name, runsBox);
   }
 
-  function compareCharts(da, db, va, vb, log) {
+  function compareCharts(da, db, va, vb, log, width) {
     const names = orderedCurves(Object.assign({}, da.values, db.values));
     const out = [];
     const figures = h("div", { class: "charts" });
@@ -550,7 +611,7 @@
         if (x !== undefined && y !== undefined) worst = Math.max(worst, Math.abs(x - y));
       }
       const fig = chart({
-        id: `compare-${curve}`, title: `${curve}: v${va} vs v${vb}`, yLabel: curve, log,
+        id: `compare-${curve}`, title: `${curve}: v${va} vs v${vb}`, yLabel: curve, log, width,
         series: [
           { label: `v${va}`, xs: da.steps, ys: ya, color: "#8a94a3", dash: true, width: 2.5 },
           { label: `v${vb}`, xs: db.steps, ys: yb, color: PALETTE[0] },
@@ -597,27 +658,28 @@
     toggle.input.addEventListener("change", () => {
       location.hash = toggle.input.checked ? "#/runs?archived=1" : "#/runs";
     });
-    view.append(h("h1", { text: "Runs" }),
+    view.append(heading("Runs"),
       h("p", { class: "muted" }, "Current lr is the value at the last step a trainer asked about (read without committing anything)."),
       h("div", { class: "controls" }, toggle.label));
+    arrive(view);
     const items = await getAll(`/v1/runs${archived ? "?archived=true" : ""}`);
     if (!items.length) {
       view.append(notice("", "No runs yet. A trainer binds one with ", h("code", { text: "PUT /v1/runs/{run}" }), "."));
       return;
     }
     const body = h("tbody");
-    view.append(h("table", { id: "runs", "aria-label": "Runs" },
+    view.append(scrolling(h("table", { id: "runs", "aria-label": "Runs" },
       h("thead", {}, h("tr", {},
         ["Run", "Schedule", "Follows", "Version", "Last step seen", "Horizon", "Current lr", "Updated"]
           .map((t, i) => h("th", { class: i >= 3 && i <= 6 ? "num" : "", text: t })))),
-      body));
+      body)));
     for (const r of items) {
       const version = h("td", { class: "num", text: "…" });
       const lr = h("td", { class: "num lr", text: "…" });
       body.append(h("tr", { "data-run": r.id },
-        h("td", {}, h("a", { href: `#/runs/${enc(r.id)}`, text: r.id }),
+        h("td", { class: "wrap" }, h("a", { href: `#/runs/${enc(r.id)}`, text: r.id }),
           r.archived ? h("span", { class: "badge archived", text: "archived" }) : null),
-        h("td", {}, h("a", { href: `#/schedules/${enc(r.schedule)}`, text: r.schedule })),
+        h("td", { class: "wrap" }, h("a", { href: `#/schedules/${enc(r.schedule)}`, text: r.schedule })),
         h("td", { text: r.version === "latest" ? "latest" : `v${r.version}` }),
         version,
         h("td", { class: "num", text: fmtInt(r.last_step_seen) }),
@@ -646,17 +708,27 @@
     const view = page("runs", id);
     const run = await get(`/v1/runs/${enc(id)}`);
     const last = run.timeline[run.timeline.length - 1];
-    const doc = (await get(`/v1/schedules/${enc(last.schedule)}/versions/${last.version}`)).document;
-    const ctx = { total: last.total_steps || run.total_steps, epoch: last.steps_per_epoch || run.steps_per_epoch };
-    const docEnd = documentEnd(doc, ctx).end;
-    const curveStart = last.clock === "restart" ? last.from_step : -last.offset;
-    let autoStop = Math.max(curveStart + docEnd, run.horizon + 1, (run.last_step_seen || 0) + 1,
-      last.from_step + run.block, run.total_steps || 0);
-    autoStop = Math.ceil(autoStop * 1.05);
+    // Plot past the run's own steps, and past where its current schedule stops changing.
+    let until = Math.max(run.horizon + 1, (run.last_step_seen || 0) + 1, last.from_step + run.block,
+      run.total_steps || 0);
+    let archived = false;
+    try {
+      const doc = (await get(`/v1/schedules/${enc(last.schedule)}/versions/${last.version}`)).document;
+      const ctx = { total: last.total_steps || run.total_steps, epoch: last.steps_per_epoch || run.steps_per_epoch };
+      const curveStart = last.clock === "restart" ? last.from_step : -last.offset;
+      until = Math.max(until, curveStart + documentEnd(doc, ctx).last);
+    } catch (err) {
+      // An archived schedule's documents are no longer served; the run's values still are.
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+      archived = true;
+    }
+    const autoStop = padded(until);
 
     const meta = h("dl", { class: "meta" });
     const add = (k, v) => meta.append(h("dt", { text: k }), h("dd", {}, v));
-    add("Schedule", h("a", { href: `#/schedules/${enc(run.schedule)}`, text: run.schedule }));
+    add("Schedule", archived && run.schedule === last.schedule
+      ? [run.schedule, " ", h("span", { class: "badge archived", text: "archived" })]
+      : h("a", { href: `#/schedules/${enc(run.schedule)}`, text: run.schedule }));
     add("Follows", run.version === "latest" ? "latest (switches at its next block on each new version)" : `v${run.version} (pinned)`);
     add("Scale / offset", `× ${run.scale} / + ${run.offset} steps`);
     add("Block", `${fmtInt(run.block)} steps`);
@@ -678,10 +750,14 @@
 
     view.append(
       h("p", { class: "small" }, h("a", { href: "#/runs", text: "← Runs" })),
-      h("h1", {}, id, run.archived ? " " : null, run.archived ? h("span", { class: "badge archived", text: "archived" }) : null),
+      heading(id, run.archived ? " " : null, run.archived ? h("span", { class: "badge archived", text: "archived" }) : null),
       meta, form, plots,
-      h("h2", { text: "Timeline" }), timelineTable(run),
+      h("h2", { text: "Timeline" }), scrolling(timelineTable(run)),
       h("h2", { text: "Metrics" }), h("div", { id: "metrics" }));
+    arrive(view);
+    const rangeNote = archived
+      ? `${last.schedule} is archived, so the range covers the run's own steps (horizon, last step seen, block). `
+      : "";
 
     let drawing = 0;
     async function redraw() {
@@ -702,7 +778,8 @@
           run.last_step_seen === null ? null : peek(id, run.last_step_seen),
         ]);
         if (ticket !== drawing) return;
-        plots.replaceChildren(...runCharts(run, data, seen, { start, stop, every, log: log.input.checked }));
+        plots.replaceChildren(...runCharts(run, data, seen,
+          { start, stop, every, log: log.input.checked, note: rangeNote, width: plotWidth(plots, 1120) }));
       } catch (err) {
         if (ticket === drawing) plots.replaceChildren(problemView(err));
       }
@@ -741,7 +818,8 @@
     timeline.forEach((seg, i) => {
       if (i === 0) return;
       const prev = timeline[i - 1];
-      const what = segmentKey(seg) !== segmentKey(prev) ? `v${seg.version}` : "edit";
+      const what = segmentKey(seg) !== segmentKey(prev) ? `v${seg.version}`
+        : seg.reduction !== prev.reduction ? `reduction ×${formatValue(seg.reduction)}` : "edit";
       vlines.push({ x: seg.from_step, label: `${what} @ ${fmtInt(seg.from_step)}`, kind: "edit", row: 1 + (i % 2) });
     });
     if (run.horizon >= 0) vlines.push({ x: run.horizon, label: `horizon ${fmtInt(run.horizon)}`, kind: "horizon", row: 0 });
@@ -752,37 +830,46 @@
     const shades = [{ from: Math.max(data.committed_until + 1, r.start), to: r.stop, label: "provisional (not committed yet)" }];
     const out = [
       h("p", { class: "muted small", text: `Steps ${fmtInt(r.start)} to ${fmtInt(r.stop - 1)}, every ${fmtInt(r.every)}. `
+        + r.note
         + "Colour: schedule version. Dashed: edit boundaries and the horizon. Shaded: past the horizon, still editable." }),
       chart({ id: "run-timeline", title: "lr (scaled), by schedule version", yLabel: "lr", log: r.log, series,
-        vlines, markers, shades, xmin: r.start, xmax: r.stop - 1, width: 1120, height: 360 }),
+        vlines, markers, shades, xmin: r.start, xmax: r.stop - 1, width: r.width, height: r.width < 600 ? 280 : 360 }),
     ];
+    const width = Math.min(r.width, 720);
     const more = h("div", { class: "charts" });
     const quiet = shades.map((s) => Object.assign({}, s, { label: null }));
     const groups = Object.keys(data.groups || {});
     if (groups.length) {
-      more.append(chart({ id: "run-groups", title: "Groups' lr", yLabel: "lr", log: r.log,
+      more.append(chart({ id: "run-groups", title: "Groups' lr", yLabel: "lr", log: r.log, width,
         series: groups.map((g, i) => ({ label: g, xs: steps, ys: data.groups[g], color: PALETTE[(i + 1) % PALETTE.length] })),
         vlines: vlines.filter((v) => v.kind === "horizon"), shades: quiet }));
     }
     for (const curve of orderedCurves(data.values)) {
       if (curve === "lr") continue;
-      more.append(chart({ id: `run-curve-${curve}`, title: curve, yLabel: curve, log: r.log,
+      more.append(chart({ id: `run-curve-${curve}`, title: curve, yLabel: curve, log: r.log, width,
         series: [{ label: curve, xs: steps, ys: data.values[curve] }], shades: quiet }));
     }
     if (more.childElementCount) out.push(h("h2", { text: "Groups and other curves" }), more);
     return out;
   }
 
+  /** A segment's plateau reduction: "×0.5", with its floor when it has one. */
+  function reductionText(seg) {
+    if (seg.reduction === undefined) return "–"; // a server from before reduce-on-plateau
+    return `×${formatValue(seg.reduction)}${seg.min_lr ? ` (min_lr ${formatValue(seg.min_lr)})` : ""}`;
+  }
+
   function timelineTable(run) {
     return h("table", { id: "timeline", "aria-label": "Timeline segments" },
-      h("thead", {}, h("tr", {}, ["From step", "Schedule", "Version", "Scale", "Offset", "Clock", "Groups"]
-        .map((t, i) => h("th", { class: i === 0 || i >= 2 && i <= 4 ? "num" : "", text: t })))),
+      h("thead", {}, h("tr", {}, ["From step", "Schedule", "Version", "Scale", "Offset", "Reduction", "Clock", "Groups"]
+        .map((t, i) => h("th", { class: i === 0 || i >= 2 && i <= 5 ? "num" : "", text: t })))),
       h("tbody", {}, run.timeline.map((s) => h("tr", {},
         h("td", { class: "num", text: fmtInt(s.from_step) }),
-        h("td", {}, h("a", { href: `#/schedules/${enc(s.schedule)}`, text: s.schedule })),
+        h("td", { class: "wrap" }, h("a", { href: `#/schedules/${enc(s.schedule)}`, text: s.schedule })),
         h("td", { class: "num", text: `v${s.version}` }),
         h("td", { class: "num", text: String(s.scale) }),
         h("td", { class: "num", text: String(s.offset) }),
+        h("td", { class: "num", text: reductionText(s) }),
         h("td", { text: s.clock }),
         h("td", { class: "small", text: Object.entries(s.groups || {}).map(([g, m]) => `${g} × ${m}`).join(", ") || "–" })))));
   }
@@ -843,8 +930,9 @@
       ? notice("warn", `Showing the first ${fmtInt(n)} reports (${names}); the run has more.`)
       : h("p", { class: "muted small", text: `${fmtInt(n)} report${n === 1 ? "" : "s"} of ${names}.` });
     count.id = "metrics-count";
+    const width = plotWidth(box, 720);
     box.replaceChildren(count, h("div", { class: "charts" }, [...byName].map(([name, s]) =>
-      chart({ id: `metric-${name}`, title: name, yLabel: name, series: [{ label: name, xs: s.xs, ys: s.ys }] }))));
+      chart({ id: `metric-${name}`, title: name, yLabel: name, width, series: [{ label: name, xs: s.xs, ys: s.ys }] }))));
   }
 
   // -- the editor ---------------------------------------------------------------------------
@@ -917,14 +1005,16 @@
 
   async function editorPage(name) {
     const view = page("editor", name ? `Edit ${name}` : "Editor");
-    view.append(h("h1", { text: name ? `New version of ${name}` : "Editor" }),
+    view.append(heading(name ? `New version of ${name}` : "Editor"),
       h("p", { class: "muted" }, "Type or paste a schedule document in JSON or YAML. The preview follows as you type; nothing is stored until you publish."));
+    arrive(view);
 
     const nameInput = h("input", { id: "schedule-name", type: "text", value: name || "", required: true,
       pattern: NAME_RE.source, spellcheck: "false", autocomplete: "off", placeholder: "resnet50" });
     const format = h("span", { class: "badge", id: "doc-format", text: "JSON" });
-    const textarea = h("textarea", { id: "document", spellcheck: "false", "aria-describedby": "doc-errors doc-status",
+    const textarea = h("textarea", { id: "document", spellcheck: "false", "aria-describedby": "doc-keys doc-errors doc-status",
       "aria-label": "Schedule document (JSON or YAML)" });
+    const keys = h("p", { class: "muted small", id: "doc-keys", text: "Tab indents; press Esc then Tab to leave the text." });
     const errors = h("div", { id: "doc-errors", "aria-live": "polite" });
     const status = h("div", { class: "status", id: "doc-status", "aria-live": "polite" });
     const from = numberInput("From step", 0);
@@ -942,7 +1032,7 @@
         h("div", { class: "field-row" },
           h("label", { for: "schedule-name" }, "Schedule name", nameInput),
           h("span", {}, "Format: ", format)),
-        textarea, status, errors,
+        textarea, keys, status, errors,
         h("div", { class: "actions" },
           h("button", { type: "button", text: "Example", onclick: () => { textarea.value = EXAMPLE; changed(); } }),
           h("button", { type: "button", text: "Load latest", onclick: () => load(nameInput.value.trim()) }),
@@ -972,6 +1062,8 @@
       })));
     }
 
+    /** Check and preview the text: {doc} when the server takes it, {problem} saying why not
+     * otherwise, null when a newer evaluation took over. */
     async function evaluate() {
       const mine = ++ticket;
       const text = textarea.value;
@@ -981,9 +1073,15 @@
         showErrors([{ path: "", message: parsed.error.message, line: parsed.error.line }], text);
         preview.classList.add("stale");
         status.textContent = "Preview paused: fix the document.";
-        return null;
+        return { problem: "Fix the document before publishing." };
       }
-      const ctx = { total: intOrNull(total.input), epoch: intOrNull(epoch.input) };
+      // "%" and "ep" durations preview against the run context typed above, or an assumed one.
+      const given = { total: intOrNull(total.input), epoch: intOrNull(epoch.input) };
+      const assumed = assumedContext(parsed.doc);
+      const ctx = { total: given.total || assumed.total, epoch: given.epoch || assumed.epoch };
+      const guesses = [];
+      if (ctx.total !== given.total) guesses.push(`total_steps ${fmtInt(ctx.total)}`);
+      if (ctx.epoch !== given.epoch) guesses.push(`steps_per_epoch ${fmtInt(ctx.epoch)}`);
       const info = documentEnd(parsed.doc, ctx);
       const start = intOrNull(from.input) || 0;
       let stop = intOrNull(to.input);
@@ -999,28 +1097,32 @@
         if (mine !== ticket) return null;
         showErrors([], text);
         preview.classList.remove("stale");
-        status.textContent = `Valid ${parsed.format}. Steps ${fmtInt(start)} to ${fmtInt(stop - 1)}, every ${fmtInt(every)}.`;
+        status.textContent = `Valid ${parsed.format}. Steps ${fmtInt(start)} to ${fmtInt(stop - 1)}, every ${fmtInt(every)}`
+          + (guesses.length ? `, assuming ${guesses.join(" and ")} (type your run's above).` : ".");
+        const width = plotWidth(preview, 720);
         preview.replaceChildren(h("div", { class: "charts" }, orderedCurves(data.values).map((curve, i) => chart({
-          id: `preview-${curve}`, title: `${curve} (preview)`, yLabel: curve, log: log.input.checked,
+          id: `preview-${curve}`, title: `${curve} (preview)`, yLabel: curve, log: log.input.checked, width,
           series: [{ label: curve, xs: data.steps, ys: data.values[curve], color: PALETTE[i % PALETTE.length] }],
         }))));
-        return parsed.doc;
+        return { doc: parsed.doc };
       } catch (err) {
         if (mine !== ticket) return null;
+        preview.classList.add("stale");
         if (err instanceof ApiError && err.status === 422) {
           const list = err.errors.length ? err.errors : [{ path: "", message: err.message }];
           const inDoc = list.map((e) => ({ path: (e.path || "").replace(/^document\.?/, ""), message: e.message }));
-          const needs = inDoc.some((e) => /needs (total_steps|steps_per_epoch)/.test(e.message));
           showErrors(inDoc, text);
-          preview.classList.add("stale");
-          status.textContent = needs
-            ? "Set total_steps or steps_per_epoch above to preview % or ep durations."
-            : "Invalid document: the preview shows the last valid one.";
-        } else {
-          status.textContent = "";
-          showErrors([{ path: "", message: err.message }], text);
+          status.textContent = "Invalid document: the preview shows the last valid one.";
+          return { problem: "Fix the document before publishing." };
         }
-        return null;
+        // The server did not judge the document: say what happened, blame nothing in it.
+        showErrors([], text);
+        if (err instanceof Unreachable) {
+          status.textContent = "The server cannot be reached: the preview is paused until it answers.";
+          return { problem: "The server cannot be reached: nothing was published." };
+        }
+        status.textContent = `The preview failed: ${err.message}.`;
+        return { problem: `The preview failed (${err.message}): nothing was published.` };
       }
     }
 
@@ -1031,13 +1133,18 @@
       later();
     }
     textarea.addEventListener("input", changed);
+    // Tab indents; Esc then Tab leaves (Shift+Tab always does), so the keyboard is never trapped.
+    let leaving = false;
     textarea.addEventListener("keydown", (event) => {
-      if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey && !event.altKey) {
+      const plainTab = event.key === "Tab" && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey;
+      if (plainTab && !leaving) {
         event.preventDefault();
         textarea.setRangeText("  ", textarea.selectionStart, textarea.selectionEnd, "end");
         changed();
       }
+      leaving = event.key === "Escape";
     });
+    textarea.addEventListener("blur", () => { leaving = false; });
     for (const input of [from.input, to.input, total.input, epoch.input]) input.addEventListener("input", later);
     log.input.addEventListener("change", evaluate);
 
@@ -1091,16 +1198,16 @@
         return { run: r, full, effective };
       }));
       followers.replaceChildren(
-        h("table", { "aria-label": "Runs following this schedule" },
+        scrolling(h("table", { "aria-label": "Runs following this schedule" },
           h("thead", {}, h("tr", {}, ["Run", "Follows", "Horizon", "Block", "Last step seen", "Would take effect at"]
             .map((t, i) => h("th", { class: i >= 2 ? "num" : "", text: t })))),
           h("tbody", {}, rows.map((row) => h("tr", { "data-run": row.run.id },
-            h("td", {}, h("a", { href: `#/runs/${enc(row.run.id)}`, text: row.run.id })),
+            h("td", { class: "wrap" }, h("a", { href: `#/runs/${enc(row.run.id)}`, text: row.run.id })),
             h("td", { text: row.pinned ? `v${row.run.version} (pinned)` : "latest" }),
             h("td", { class: "num", text: row.full ? (row.full.horizon < 0 ? "–" : fmtInt(row.full.horizon)) : "–" }),
             h("td", { class: "num", text: row.full ? fmtInt(row.full.block) : "–" }),
             h("td", { class: "num", text: fmtInt(row.run.last_step_seen) }),
-            h("td", { class: "num effective", text: row.pinned ? "not affected" : `step ${fmtInt(row.effective)}` }))))),
+            h("td", { class: "num effective", text: row.pinned ? "not affected" : `step ${fmtInt(row.effective)}` })))))),
         h("p", { class: "muted small", text: "The first block boundary past each run's horizon, as of now: trainers keep "
           + "moving the horizon, so the publish answer below gives the final steps." }));
       return rows;
@@ -1117,11 +1224,12 @@
         return;
       }
       later.cancel();
-      const doc = await evaluate();
-      if (!doc) {
-        result.replaceChildren(notice("bad", "Fix the document before publishing."));
+      const checked = await evaluate();
+      if (!checked || !checked.doc) {
+        result.replaceChildren(notice("bad", (checked && checked.problem) || "Fix the document before publishing."));
         return;
       }
+      const doc = checked.doc;
       publishButton.disabled = true;
       result.replaceChildren(notice("", "Publishing…"));
       try {
@@ -1172,7 +1280,15 @@
     sessionStorage.removeItem(TOKEN_KEY);
     showTokenState();
   });
-  window.addEventListener("hashchange", route);
+  // The skip link's "#main" would be read as a route: move the focus, keep the page.
+  document.querySelector("a.skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
+  window.addEventListener("hashchange", () => {
+    navigated = true;
+    route();
+  });
   showTokenState();
   route();
 })();
