@@ -79,3 +79,26 @@ def test_edit_run_changes_and_stops_reduce_on_plateau(
     stopped = client.edit_run(name, plateau=None)
     assert stopped.plateau is None
     assert client.get_run(name).plateau is None
+
+
+def test_a_report_without_a_name_follows_the_runs_plateau_metric_through_a_patch(
+    server: Server, client: Client, name: str
+) -> None:
+    client.publish(name, {"curves": {"lr": {"type": "constant", "value": 1.0}}})
+    client.bind_run(name, name, block=1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(optimizer, name, client=client, mode="per_step")
+    scheduler.step(0.9)  # no plateau yet: stored as "loss"
+    client.edit_run(name, plateau={"metric": "val_loss", "patience": 0})
+    scheduler.step(0.8)
+    scheduler.step()
+    scheduler.report(0.7)  # for step 2, the last trained
+    client.edit_run(name, plateau={"metric": "val_acc", "mode": "max", "patience": 0})
+    scheduler.step(0.6)
+    reports = [(m.step, m.name, m.value, m.applied) for m in client.iter_metrics(name)]
+    assert reports == [
+        (0, "loss", 0.9, False),
+        (1, "val_loss", 0.8, True),
+        (2, "val_loss", 0.7, True),
+        (3, "val_acc", 0.6, True),
+    ]

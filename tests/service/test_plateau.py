@@ -278,6 +278,20 @@ def test_other_metrics_are_stored_without_driving_the_rule(
     assert client.get(f"/v1/runs/{run}/metrics", params={"name": "accuracy"}).json()["items"]
 
 
+def test_a_report_without_a_name_is_the_runs_plateau_metric_else_loss(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    run = _run(client, writer, metric="val_loss")
+    unnamed = {"step": 1, "value": 0.5}
+    result = client.post(f"/v1/runs/{run}/metrics", json=unnamed, headers=writer).json()
+    assert (result["name"], result["applied"]) == ("val_loss", True)
+    again = client.post(f"/v1/runs/{run}/metrics", json=unnamed, headers=writer)
+    assert again.status_code == 200  # the same report: idempotent under the resolved name
+    bind(client, writer, "plain", schedule="const")
+    plain = client.post("/v1/runs/plain/metrics", json=unnamed, headers=writer).json()
+    assert (plain["name"], plain["applied"]) == ("loss", False)
+
+
 def test_a_reduction_takes_effect_at_the_first_block_boundary_past_step_and_horizon(
     client: TestClient, writer: dict[str, str]
 ) -> None:

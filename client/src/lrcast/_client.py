@@ -398,8 +398,8 @@ class _BaseClient:
         params = {"step": step, "blocks": blocks}
         return _Call("GET", f"/v1/runs/{_segment(run)}/lease", _model(Lease), params)
 
-    def _report(self, run: str, step: int, name: str, value: float) -> _Call[MetricResult]:
-        body = {"step": step, "name": name, "value": value}
+    def _report(self, run: str, step: int, name: str | None, value: float) -> _Call[MetricResult]:
+        body = _drop_none({"step": step, "name": name, "value": value})
         return _Call("POST", f"/v1/runs/{_segment(run)}/metrics", _model(MetricResult), json=body)
 
     def _list_metrics(
@@ -706,9 +706,10 @@ class Client(_BaseClient):
         """Commit and fetch ``blocks`` whole blocks of ``run`` from the one holding ``step``."""
         return self._send(self._lease(run, step, blocks))
 
-    def report(self, run: str, step: int, name: str, value: float) -> MetricResult:
+    def report(self, run: str, step: int, name: str | None, value: float) -> MetricResult:
         """Report a metric (``POST /v1/runs/{run}/metrics``), for reduce-on-plateau runs;
-        ``.plateau`` says what the run's rule made of it."""
+        ``.plateau`` says what the run's rule made of it. ``name=None``: the run's
+        ``plateau.metric`` (``"loss"`` without a plateau), as the server has it then."""
         return self._send(self._report(run, step, name, value))
 
     def list_metrics(
@@ -999,7 +1000,7 @@ class AsyncClient(_BaseClient):
     async def lease(self, run: str, step: int, *, blocks: int = 1) -> Lease:
         return await self._send(self._lease(run, step, blocks))
 
-    async def report(self, run: str, step: int, name: str, value: float) -> MetricResult:
+    async def report(self, run: str, step: int, name: str | None, value: float) -> MetricResult:
         return await self._send(self._report(run, step, name, value))
 
     async def list_metrics(

@@ -52,8 +52,6 @@ PREFETCH_AT = 0.5
 """Fraction of a block served before the next one is fetched."""
 AHEAD_STEPS = 8192
 """How many steps an adaptive lease may cover at most (under the server's default limit)."""
-DEFAULT_METRIC = "loss"
-"""What a metric is reported as when neither the caller nor the run's plateau names one."""
 WAIT_BACKOFF = 5.0
 """Longest pause between two attempts with ``on_outage="wait"``."""
 
@@ -177,8 +175,6 @@ class LeaseEngine:
         self._documents: _Pending | None = None
         self._timeline_block = -1
         self._warned_report = False
-        self._metric: str | None = None
-        """The run's ``plateau.metric``, read at the first report that names none."""
 
     # -- what the shim calls -------------------------------------------------------------------
 
@@ -203,12 +199,10 @@ class LeaseEngine:
     def report(self, step: int, name: str | None, value: float) -> None:
         """Report a metric for reduce-on-plateau runs (the leader only; an outage warns once
         unless ``on_outage="raise"``). ``name=None`` reports under the run's
-        ``plateau.metric`` (``"loss"`` for a run without one)."""
+        ``plateau.metric`` (``"loss"`` for a run without one), as the server has it then."""
         if not self.leader:
             return
         try:
-            if name is None:
-                name = self._plateau_metric()
             self.client.report(self.run, step, name, value)
         except LrcastError as exc:
             if not _outage(exc) or self.on_outage == "raise":
@@ -221,12 +215,6 @@ class LeaseEngine:
                     OutageWarning,
                     stacklevel=3,
                 )
-
-    def _plateau_metric(self) -> str:
-        if self._metric is None:
-            plateau = self.client.get_run(self.run).plateau
-            self._metric = plateau.metric if plateau is not None else DEFAULT_METRIC
-        return self._metric
 
     def close(self) -> None:
         if self._finalizer is not None:

@@ -723,7 +723,11 @@ class MetricReport(_Body):
     )
 
     step: Step
-    name: MetricName
+    name: MetricName | None = Field(
+        None,
+        description="The metric's name; omitted, the run's `plateau.metric` (`loss` for a run "
+        "without a plateau), as the server has it when the report arrives.",
+    )
     value: _Number
 
 

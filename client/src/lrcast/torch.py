@@ -76,7 +76,7 @@ class RemoteLR(LRScheduler):
         One :class:`OutageWarning` says so.
       blocks: blocks per lease.
       metric: the name :meth:`step` and :meth:`report` report a metric under (default: the
-        run's ``plateau.metric``, read from the server at the first report).
+        run's ``plateau.metric`` when the report arrives, ``"loss"`` without a plateau).
       distributed: under ``torch.distributed`` rank 0 fetches every block and broadcasts it
         (the others make no request); ``None`` (default) detects an initialised process group.
         Every rank must then call :meth:`step` equally often.

@@ -45,6 +45,9 @@ from lrcast_server.db import LostRaceError
 from lrcast_server.errors import ConflictError, InvalidRequestError, NotFoundError
 from lrcast_server.timeline import Timeline, continued, document_key, effective_step
 
+DEFAULT_METRIC = "loss"
+"""The name of a report that gives none, on a run without a plateau."""
+
 
 @dataclass(frozen=True)
 class State:
@@ -137,23 +140,22 @@ def report(
         check_if_match(if_match, run_etag(run.etag) if run else None)
         if run is None:
             raise NotFoundError(f"no run {run_id!r}")
-        existing = storage.get_metric(conn, run_id, body.step, body.name)
+        settings = Plateau.model_validate(run.plateau) if run.plateau is not None else None
+        name = body.name or (settings.metric if settings is not None else DEFAULT_METRIC)
+        existing = storage.get_metric(conn, run_id, body.step, name)
         if existing is not None:
             if existing.value != body.value:
                 raise ConflictError(
-                    f"{body.name!r} at step {body.step} of run {run_id!r} was reported as "
+                    f"{name!r} at step {body.step} of run {run_id!r} was reported as "
                     f"{existing.value!r}; a report cannot be changed"
                 )
             return MetricResult(**dict(_read(existing))), False
         if run.archived:
             raise ConflictError(f"run {run_id!r} is archived")
-        settings = Plateau.model_validate(run.plateau) if run.plateau is not None else None
-        applies = (
-            settings is not None and body.name == settings.metric and body.step > run.plateau_step
-        )
+        applies = settings is not None and name == settings.metric and body.step > run.plateau_step
         now = storage.utcnow()
         metric = storage.MetricRecord(
-            run_id, body.step, body.name, body.value, applies, now, principal.name
+            run_id, body.step, name, body.value, applies, now, principal.name
         )
         storage.insert_metric(conn, metric)
         outcome = None
@@ -229,7 +231,7 @@ def _apply(
             principal,
             "run.plateau_reduce",
             f"run/{run.id}",
-            metric=body.name,
+            metric=settings.metric,
             step=body.step,
             value=body.value,
             factor=settings.factor,
