@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -138,3 +139,48 @@ def test_extrapolation_takes_in_an_edit_scheduled_before_the_outage(
     # The server answers the steps past the edit as the trainer computed them.
     assert lrs == expected(client, "r", range(140))["lr"]
     assert lrs[112] == pytest.approx(2 * expected(client, "r", [111])["lr"][0], rel=1e-3)
+
+
+def test_extrapolation_uses_an_edit_named_by_a_prefetched_lease(
+    own_server: Server, client: Client
+) -> None:
+    client.publish("t", {"curves": {"lr": {"type": "constant", "value": 0.02}}})
+    setup(client)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client)  # block 0's lease: no edit in sight yet
+    client.edit_run("r", schedule="t", version=1, at_step=64)
+    # Step 8 prefetches block 1, whose lease names the edit; the outage starts before step 16,
+    # where the trainer would have used that lease.
+    lrs = train(opt, scheduler, range(10))
+    time.sleep(0.5)
+    own_server.stop()
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        lrs += train(opt, scheduler, range(10, 100))
+    said = [str(w.message) for w in warned if w.category is OutageWarning]
+    assert len(said) == 1
+    assert "extrapolate" in said[0]
+    own_server.start()
+    assert lrs == expected(client, "r", range(100))["lr"]
+    assert lrs[64:] == [0.02] * 36
+
+
+def test_reports_lost_to_each_outage_are_warned_about_once_per_outage(
+    own_server: Server, client: Client
+) -> None:
+    setup(client)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client)
+    said: list[str] = []
+    for outage in range(2):
+        train(opt, scheduler, range(2))
+        own_server.stop()
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                scheduler.report(0.5)
+        said += [str(w.message) for w in warned if "could not report" in str(w.message)]
+        own_server.start()
+        scheduler.report(0.25)  # the server answers again
+        assert len(said) == outage + 1
+    assert all("could not report the plateau metric" in message for message in said)

@@ -173,8 +173,11 @@ class LeaseEngine:
         self._known = _Known()
         self._pending: _Pending | None = None
         self._documents: _Pending | None = None
+        self._documents_lock = threading.Lock()
         self._timeline_block = -1
         self._warned_report = False
+        self._outage_source: Source | None = None
+        """How the current outage is bridged (None: no outage), said once per change."""
 
     # -- what the shim calls -------------------------------------------------------------------
 
@@ -204,13 +207,15 @@ class LeaseEngine:
             return
         try:
             self.client.report(self.run, step, name, value)
+            self._warned_report = False
         except LrcastError as exc:
             if not _outage(exc) or self.on_outage == "raise":
                 raise
             if not self._warned_report:
-                self._warned_report = True
+                self._warned_report = True  # again after the server has answered
+                what = repr(name) if name is not None else "the plateau metric"
                 warnings.warn(
-                    f"lrcast: could not report {name!r} at step {step} for run {self.run!r} "
+                    f"lrcast: could not report {what} at step {step} for run {self.run!r} "
                     f"({exc}); metrics are dropped while the server is away",
                     OutageWarning,
                     stacklevel=3,
@@ -263,18 +268,23 @@ class LeaseEngine:
             return self._fallback(step, exc)
         if self.in_outage:
             self.in_outage = False
+            self._outage_source = None
             log.warning("lrcast: the server answers again; run %r is back on its values", self.run)
         return block
 
     def _fetch(self, step: int) -> Lease:
         try:
-            return self.client.lease(self.run, step, blocks=self.ahead)
+            lease = self.client.lease(self.run, step, blocks=self.ahead)
         except InvalidRequestError:
             if self.ahead == self.blocks:
                 raise
             # A server configured for shorter leases: go back to what the caller asked.
             self.ahead = self.blocks
-            return self.client.lease(self.run, step, blocks=self.ahead)
+            lease = self.client.lease(self.run, step, blocks=self.ahead)
+        # Learnt as it arrives (a prefetch, too): the documents of the edits it names are
+        # then fetched before an outage could need them.
+        self._learn(lease.block, lease.timeline)
+        return lease
 
     def _grow(self) -> None:
         """The trainer outran the round trip: ask for twice as many blocks next time."""
@@ -289,7 +299,6 @@ class LeaseEngine:
         self._pending = _Pending(step, lambda: self._fetch(step))
 
     def _from_lease(self, lease: Lease) -> Block:
-        self._learn(lease.block, lease.timeline)
         return Block(lease.from_step, lease.to_step, lease.values, lease.groups)
 
     def _per_step(self, step: int) -> Block:
@@ -308,22 +317,25 @@ class LeaseEngine:
         self._known.size = size
         if timeline:
             self._known.timeline = list(timeline)
-        missing = [
-            (s.schedule, s.version)
-            for s in timeline
-            if (s.schedule, s.version) not in self._known.documents
-        ]
-        if missing and (self._documents is None or self._documents.done()):
-            self._documents = _Pending(0, lambda: self._fetch_documents(missing))
+        with self._documents_lock:
+            if self._missing() and (self._documents is None or self._documents.done()):
+                self._documents = _Pending(0, self._fetch_documents)
 
-    def _fetch_documents(self, keys: list[tuple[str, int]]) -> None:
-        for name, version in dict.fromkeys(keys):
-            try:
-                read = self.client.get_version(name, version)
-            except LrcastError as exc:
-                log.info("lrcast: could not fetch %s version %s: %s", name, version, exc)
-                return
-            self._known.documents[(name, version)] = read.document
+    def _missing(self) -> list[tuple[str, int]]:
+        """The versions the known timeline names whose documents are not known yet."""
+        keys = dict.fromkeys((s.schedule, s.version) for s in self._known.timeline)
+        return [key for key in keys if key not in self._known.documents]
+
+    def _fetch_documents(self) -> None:
+        # Until none is missing: a timeline learnt meanwhile may name more.
+        while missing := self._missing():
+            for name, version in missing:
+                try:
+                    read = self.client.get_version(name, version)
+                except LrcastError as exc:
+                    log.info("lrcast: could not fetch %s version %s: %s", name, version, exc)
+                    return
+                self._known.documents[(name, version)] = read.document
 
     # -- outages -------------------------------------------------------------------------------
 
@@ -347,15 +359,17 @@ class LeaseEngine:
         held = block is None
         if block is None:
             block = self._hold(first, size)
-        if not self.in_outage:
-            self.in_outage = True
+        self.in_outage = True
+        if block.source != self._outage_source:
+            # Once per outage, and again if extrapolating has to give way to holding.
+            self._outage_source = block.source
             how = (
                 "keeps its last values (hold)"
                 if held
                 else "continues on its last timeline, evaluated locally (extrapolate)"
             )
             if held and self.on_outage == "extrapolate":
-                how += ": the schedule's document was not fetched before the outage"
+                how += ": the document of the version it reaches was not fetched before the outage"
             warnings.warn(
                 f"lrcast: the server at {self.client.url} is unreachable ({error or 'no answer'}); "
                 f"from step {step}, run {self.run!r} {how} until it answers again",
