@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 import lrcast
-from lrcast_server import Settings
+from lrcast_server import Settings, db
+from lrcast_server.auth import Role
 from lrcast_server.errors import LrcastServerError, problem_type
 from tests.service.helpers import (
     CONSTANT,
@@ -20,6 +23,7 @@ from tests.service.helpers import (
     core_of,
     make_client,
     publish,
+    token,
 )
 
 
@@ -241,3 +245,32 @@ def test_every_kind_of_problem_has_a_readable_title_and_type(kind: type[Exceptio
     assert title
     assert title != kind.__name__
     assert re.fullmatch(r"urn:lrcast:problem:[a-z]+(-[a-z]+)*", problem_type(title))
+
+
+def test_a_sqlite_file_locked_by_another_process_is_a_503_once_the_busy_timeout_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    settings = Settings(data_dir=tmp_path)
+    for client in make_client(settings):
+        headers = token(client, Role.write)
+        publish(client, headers, "s", COSINE)
+        bind(client, headers, "r", schedule="s", block=16)
+        holder = sqlite3.connect(tmp_path / "lrcast.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # as a backup tool or another program might
+        try:
+            asked = [
+                ("PATCH", "/v1/runs/r", {"scale": 2.0}),
+                ("POST", "/v1/runs/r/metrics", {"step": 1, "value": 1.0}),
+            ]
+            for method, path, body in asked:
+                began = time.monotonic()
+                response = client.request(method, path, json=body, headers=headers)
+                # The busy timeout, then tries for 2 s at most (not 50 busy timeouts).
+                assert time.monotonic() - began < 5
+                assert_problem(response, 503)
+                assert response.headers["retry-after"] == "1"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert client.patch("/v1/runs/r", json={"scale": 2.0}, headers=headers).status_code == 200

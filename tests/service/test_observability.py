@@ -86,6 +86,11 @@ def test_the_hot_path_echoes_a_given_request_id_and_never_a_hostile_one(
     assert (refused.status_code, refused.headers["x-request-id"]) == (404, "trace-8")
     hostile = client.get("/v1/runs/rid-run/lr?step=3", headers={"X-Request-ID": "a b"})
     assert "x-request-id" not in hostile.headers
+    # With several, the first counts, as on every other route (and in the log line).
+    two = [("X-Request-ID", "first"), ("X-Request-ID", "second")]
+    assert client.get("/v1/runs/rid-run/lr?step=3", headers=two).headers["x-request-id"] == "first"
+    bad_first = [("X-Request-ID", "a b"), ("X-Request-ID", "good")]
+    assert "x-request-id" not in client.get("/v1/runs/rid-run/lr?step=3", headers=bad_first).headers
 
 
 def test_every_request_is_one_json_log_line_naming_the_token_but_never_its_secret(

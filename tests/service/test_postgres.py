@@ -147,3 +147,24 @@ def test_a_database_that_cannot_answer_is_a_503_but_for_steps_held_in_memory(
         response = client.get("/v1/runs/r/lr?step=5000", headers=admin)
         assert response.status_code == 200, response.text
         assert client.get("/v1/schedules/t", headers=admin).status_code == 404  # nothing written
+
+
+def test_a_read_only_database_answers_reads_and_refuses_writes_with_a_503(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    with TestClient(create_app(settings), base_url="http://lrcast.test") as client:
+        admin = token(client, Role.admin)
+        publish(client, admin, "s", COSINE)
+        # As a standby promoted away from, or a database put in read-only mode.
+        postgres_server.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        postgres_server.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        try:
+            assert client.get("/v1/schedules/s", headers=admin).status_code == 200
+            refused = client.put("/v1/schedules/t", json=COSINE, headers=admin)
+            assert assert_problem(refused, 503)["title"] == "Service unavailable"
+        finally:
+            postgres_server.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')

@@ -196,3 +196,33 @@ def test_serve_and_migrate_on_a_database_that_cannot_be_reached_say_so_in_one_li
         assert "cannot be reached: connection failed" in said
         assert "s3cret" not in said
         assert len(said.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("notaurl", "Could not parse"),
+        ("mysql://lrcast@127.0.0.1/lrcast", "No module named"),
+        ("nosuchdialect://lrcast@127.0.0.1/lrcast", "Can't load plugin"),
+    ],
+)
+def test_a_database_url_this_server_cannot_use_is_a_bad_setting(
+    url: str, reason: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LRCAST_DATABASE_URL", url)
+    assert cli.main(["migrate"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("lrcast-server: bad settings:\n  LRCAST_DATABASE_URL: ")
+    assert reason in said
+    assert len(said.splitlines()) == 2
+
+
+def test_a_password_in_the_database_urls_query_is_never_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+psycopg://lrcast@127.0.0.1:{free_port()}/lrcast?password=s3cret"
+    monkeypatch.setenv("LRCAST_DATABASE_URL", url)
+    assert cli.main(["migrate"]) == 1
+    said = capsys.readouterr().err
+    assert "password=masked" in said
+    assert "s3cret" not in said

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -238,8 +239,10 @@ def create_app(settings: Settings | None = None) -> LrcastApp:
     app.add_exception_handler(LrcastServerError, _on_error)
     app.add_exception_handler(lrcast.LrcastError, _on_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    for down in DATABASE_DOWN:  # a 503, not an unexpected error
-        app.add_exception_handler(down, _on_unexpected)
+    # Database errors: a 503 when the database cannot answer, else a 500; either way logged
+    # here once (the catch-all below would have the server log a traceback again).
+    for raised in (DBAPIError, *DATABASE_DOWN):
+        app.add_exception_handler(raised, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(QueryCheck)

@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from lrcast_server import audit, storage
 from lrcast_server.db import Database
 from lrcast_server.errors import (
-    DATABASE_DOWN,
     ConflictError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     UnauthorizedError,
+    database_down,
 )
 
 TOKEN_PREFIX = "lrc_"
@@ -143,8 +143,8 @@ class TokenCache:
         try:
             with self._database.read() as conn:
                 rows = storage.active_tokens(conn)
-        except DATABASE_DOWN as exc:
-            if self._loaded == -float("inf"):
+        except Exception as exc:
+            if not database_down(exc) or self._loaded == -float("inf"):
                 raise
             first_line = str(exc).splitlines()[0]
             log.warning("tokens not refreshed, the ones known stay in use: %s", first_line)

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from lrcast_server import __version__, observability
 from lrcast_server.auth import Role, create_token, list_tokens, revoke_token, seed_admin_token
 from lrcast_server.db import Database, migrate
-from lrcast_server.errors import DATABASE_DOWN, LrcastServerError
+from lrcast_server.errors import LrcastServerError, database_down
 from lrcast_server.settings import Settings, get_settings, is_loopback
 
 INSECURE_HELP = (
@@ -110,8 +110,21 @@ def _bad_settings(exc: ValidationError) -> str:
 
 
 def _shown(url: str) -> str:
-    """A database URL fit to print: its password, if any, masked."""
-    return make_url(url).render_as_string(hide_password=True)
+    """A database URL fit to print: its password, if any, masked (in the query too)."""
+    parsed = make_url(url)
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "masked"})
+    return parsed.render_as_string(hide_password=True)
+
+
+def _database_problem(url: str) -> str | None:
+    """Why ``url`` cannot name a database this server can use (unparsable, an unknown
+    dialect, a driver not installed), or None."""
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
 
 
 def _prepare(settings: Settings) -> None:
@@ -167,12 +180,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"lrcast-server: bad settings:\n{_bad_settings(exc)}", file=sys.stderr)
         return 2
+    problem = _database_problem(settings.resolved_database_url)
+    if problem is not None:
+        print(f"lrcast-server: bad settings:\n  LRCAST_DATABASE_URL: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.command == "serve":
             _serve(settings, args)
             return 0
         return _manage(settings, args)
-    except DATABASE_DOWN as exc:
+    except Exception as exc:
+        if not database_down(exc):
+            raise
         reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()[0]
         where = _shown(settings.resolved_database_url)
         print(f"lrcast-server: the database {where} cannot be reached: {reason}", file=sys.stderr)

@@ -26,7 +26,7 @@ from lrcast_server import answers, observability, storage
 from lrcast_server.auth import TokenCache
 from lrcast_server.cache import LRU
 from lrcast_server.db import Database
-from lrcast_server.errors import NotFoundError, ServiceUnavailableError
+from lrcast_server.errors import NotFoundError, ServiceUnavailableError, database_down
 from lrcast_server.settings import Settings
 from lrcast_server.timeline import (
     BlockValues,
@@ -336,8 +336,11 @@ class Core:
             if pending:
                 with self.database.write() as conn:
                     storage.record_seen_many(conn, pending)
-        except Exception:  # a lost update of a statistic must not fail anything
-            log.exception("could not record the last steps seen")
+        except Exception as exc:  # a lost update of a statistic must not fail anything
+            if database_down(exc):
+                log.warning("last steps seen not recorded: %s", str(exc).splitlines()[0])
+            else:
+                log.exception("could not record the last steps seen")
         finally:
             ended = time.monotonic()
             wait = max(self.settings.seen_flush_seconds, (ended - began) * SEEN_FLUSH_SHARE)

@@ -93,8 +93,16 @@ DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutE
 out of connections, a SQLite file locked for too long): a 503, not a server fault."""
 
 
+PG_UNAVAILABLE = frozenset({"25006", "53300", "57P01", "57P02", "57P03"})
+"""SQLSTATEs of a PostgreSQL that cannot serve now: read-only (a standby after a failover), too
+many connections, shutting down, starting up."""
+
+
 def database_down(exc: BaseException) -> bool:
-    return isinstance(exc, DATABASE_DOWN)
+    if isinstance(exc, DATABASE_DOWN):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, sa_exc.DBAPIError) and state in PG_UNAVAILABLE
 
 
 def log_unexpected(exc: BaseException) -> None:

@@ -97,13 +97,15 @@ class HotPath:
         run_id, step = parsed
         core = self.core
         started = time.perf_counter()
-        authorization = None
-        echo: list[tuple[bytes, bytes]] = []
+        authorization = request_id = None
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
-            elif key == b"x-request-id" and observability.REQUEST_ID_BYTES.fullmatch(value):
-                echo = [(key, value)]
+            elif key == b"x-request-id" and request_id is None:
+                request_id = value  # the first, as the log line takes it
+        echo: list[tuple[bytes, bytes]] = []
+        if request_id is not None and observability.REQUEST_ID_BYTES.fullmatch(request_id):
+            echo = [(b"x-request-id", request_id)]
         try:
             if authorization is not None or core.reads_need_token:
                 if core.tokens.stale and authorization is not None:
