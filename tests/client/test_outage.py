@@ -184,3 +184,25 @@ def test_reports_lost_to_each_outage_are_warned_about_once_per_outage(
         scheduler.report(0.25)  # the server answers again
         assert len(said) == outage + 1
     assert all("could not report the plateau metric" in message for message in said)
+
+
+def test_extrapolation_applies_a_reduction_the_trainers_own_report_made(
+    own_server: Server, client: Client
+) -> None:
+    client.publish("flat", {"curves": {"lr": {"type": "constant", "value": 0.1}}})
+    plateau = {"metric": "val_loss", "patience": 0, "factor": 0.5}
+    client.bind_run("r", "flat", block=16, plateau=plateau)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(opt, "r", client=client)
+    lrs = []
+    for step in range(12):  # step 8 prefetches steps 16-31; the second report reduces lr
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step({9: 1.0, 10: 2.0}.get(step))
+    time.sleep(0.5)
+    own_server.stop()
+    with pytest.warns(OutageWarning, match="extrapolate"):
+        lrs += train(opt, scheduler, range(12, 64))
+    own_server.start()
+    assert lrs == expected(client, "r", range(64))["lr"]
+    assert lrs[-1] == 0.05

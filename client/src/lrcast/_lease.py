@@ -206,8 +206,12 @@ class LeaseEngine:
         if not self.leader:
             return
         try:
-            self.client.report(self.run, step, name, value)
+            result = self.client.report(self.run, step, name, value)
             self._warned_report = False
+            if result.plateau is not None and result.plateau.reduced:
+                # The reduction is an edit past the leases: learn it now, in case the server
+                # is away by the time it is reached.
+                _Pending(step, self._learn_run)
         except LrcastError as exc:
             if not _outage(exc) or self.on_outage == "raise":
                 raise
@@ -320,6 +324,14 @@ class LeaseEngine:
         with self._documents_lock:
             if self._missing() and (self._documents is None or self._documents.done()):
                 self._documents = _Pending(0, self._fetch_documents)
+
+    def _learn_run(self) -> None:
+        try:
+            run = self.client.get_run(self.run)
+        except LrcastError as exc:
+            log.info("lrcast: could not read run %r: %s", self.run, exc)
+            return
+        self._learn(run.block, run.timeline)
 
     def _missing(self) -> list[tuple[str, int]]:
         """The versions the known timeline names whose documents are not known yet."""
