@@ -367,3 +367,60 @@ def test_a_trainer_faster_than_the_round_trip_gets_longer_leases(
     leases = server.requests(rf"^GET /v1/runs/{name}/lease")
     assert len(leases) < 2000 // 16
     assert max(int(lease.rsplit("blocks=", 1)[1]) for lease in leases) > 1
+
+
+def test_a_hugging_face_trainer_reports_its_eval_loss_to_a_plateau_run(
+    server: Server, client: Client, name: str, tmp_path: Any
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    client.publish(name, COSINE)
+    # No eval loss after the first is better by 1e9: each reduces lr (patience 0).
+    plateau = {"metric": "eval_loss", "patience": 0, "factor": 0.5}
+    client.bind_run(
+        name, name, block=2, plateau={**plateau, "threshold": 1e9, "threshold_mode": "abs"}
+    )
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"loss": torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)}
+
+    data = [{"x": torch.randn(2), "labels": torch.randn(())} for _ in range(24)]
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = RemoteLR(opt, name, url=server.url, token=ADMIN_TOKEN, mode="per_step")
+
+    class ReportEval(transformers.TrainerCallback):  # type: ignore[misc]
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            scheduler.report(kwargs["metrics"]["eval_loss"])
+
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_train_epochs=1,
+        eval_strategy="steps",
+        eval_steps=4,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=data[:4],
+        optimizers=(opt, scheduler),
+        callbacks=[ReportEval()],
+    )
+    trainer.train()
+    reports = [(m.step, m.applied) for m in client.iter_metrics(name, name="eval_loss")]
+    assert reports == [(3, True), (7, True), (11, True)]  # after optimizer steps 4, 8 and 12
+    # The Trainer steps the scheduler before it evaluates: the block of the next step is
+    # answered already, and each reduction lands at the block after it.
+    reductions = [(s.from_step, s.reduction) for s in client.get_run(name).timeline]
+    assert reductions == [(0, 1.0), (10, 0.5), (14, 0.25)]
