@@ -78,10 +78,6 @@ def relative_difference(ours: Array, theirs: Array) -> Array:
 
 FAR = [(10**6, 3), (2**40, 3)]
 """Windows far past every end here, reached by resuming."""
-NOT_AS_FAR = FAR[:1]
-"""For the periodic cosine: at 2^40 HF's angle keeps few digits, and lrcast is exact there
-instead (see test_a_periodic_cosine_far_past_its_end_is_exact_where_hf_loses_digits); so is it
-wherever the step is many lengths of the curve out."""
 
 
 def schedule_windows(end: int) -> list[tuple[int, int]]:
@@ -163,8 +159,7 @@ def test_cosine_schedule_with_warmup_matches_hf(
         num_training_steps=total,
         num_cycles=num_cycles,
     )
-    # A thousand lengths out, not 10^6 or 2^40: HF's own angle is then within 1e-12.
-    windows = [(0, 3 * total), (1000 * total, 3)]
+    windows = [(0, 3 * total), *FAR]
     cosine = {
         "type": "cosine",
         "start": BASE_LR,
@@ -183,29 +178,9 @@ def test_a_long_cosine_schedule_matches_hf_to_its_last_step() -> None:
     factory = partial(
         transformers.get_cosine_schedule_with_warmup, num_warmup_steps=w, num_training_steps=total
     )
-    windows = [(0, 20), (w - 10, 20), (total // 2, 10), (total - 300, 600), *NOT_AS_FAR]
+    windows = [(0, 20), (w - 10, 20), (total // 2, 10), (total - 300, 600), *FAR]
     cosine = {"type": "cosine", "start": BASE_LR, "steps": total - w, "periodic": True}
     assert_matches_hf(lrcast_lrs(warmup(w, cosine), windows), hf_lrs(factory, windows))
-
-
-def test_a_periodic_cosine_far_past_its_end_is_exact_where_hf_loses_digits() -> None:
-    """Difference by design: HF (and torch's closed form) compute the angle from the raw step,
-    which at step 2^40 keeps about 5 digits; lrcast takes the step modulo the period (2·steps)
-    first, exactly, and gives the curve's value to 1e-12 (checked in 50-digit arithmetic)."""
-    mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 50
-    total = 7
-    factory = partial(
-        transformers.get_cosine_schedule_with_warmup, num_warmup_steps=0, num_training_steps=total
-    )
-    windows = [(2**40, 3)]
-    cosine = {"type": "cosine", "start": BASE_LR, "steps": total, "periodic": True}
-    ours, theirs = lrcast_lrs(cosine, windows), hf_lrs(factory, windows)
-    exact = [
-        float(BASE_LR * (1 + mpmath.cos(mpmath.pi * t / total)) / 2) for t in window_steps(windows)
-    ]
-    np.testing.assert_allclose(ours, exact, rtol=1e-12, atol=0)
-    assert relative_difference(theirs, np.asarray(exact)).max() > 1e-6
 
 
 # -- cosine with hard restarts ----------------------------------------------------------------
@@ -452,7 +427,7 @@ def test_no_decay_steps_after_warmup_match_hf_as_one_step(
     refuses ``steps: 0``, maps it as one step: the periodic cosine alternates from ``W`` on,
     the hard restarts give the peak at ``W`` and 0 after."""
     factory = partial(get_schedule, num_warmup_steps=warmup_steps, num_training_steps=warmup_steps)
-    windows = [(0, warmup_steps + 10), *NOT_AS_FAR]
+    windows = schedule_windows(warmup_steps)
     curve = warmup(warmup_steps, after_warmup)
     assert_matches_hf(lrcast_lrs(curve, windows), hf_lrs(factory, windows))
 

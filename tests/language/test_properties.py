@@ -107,23 +107,3 @@ def test_durations_in_epochs_or_percent_that_equal_steps_evaluate_bit_identicall
     for name, values in in_steps.items():
         np.testing.assert_array_equal(in_epochs[name], values)
         np.testing.assert_array_equal(in_percent[name], values)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    steps=st.integers(1, 10**6),
-    t=st.integers(0, 2 * 10**6),
-    far=st.integers(1, 2**40),
-    start=st.floats(1e-6, 10.0),
-)
-def test_a_periodic_cosine_repeats_every_two_lengths_exactly_however_far(
-    steps: int, t: int, far: int, start: float
-) -> None:
-    # torch's CosineAnnealingLR: period 2·T_max. Far out, an angle computed from the raw step
-    # keeps few digits (off by 1e-5 of lr at step 2^40); lrcast reduces the step first.
-    t %= 2 * steps
-    later = min(t + far * 2 * steps, lrcast.MAX_STEP - 2 * steps)
-    later -= (later - t) % (2 * steps)
-    curve = {"type": "cosine", "start": start, "end": start / 10, "steps": steps, "periodic": True}
-    values = lrcast.evaluate(curve, np.array([t, later]))
-    assert values[0] == values[1]

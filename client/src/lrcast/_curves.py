@@ -165,10 +165,6 @@ def cosine(
     curve rises again after ``T_max``), Keras ``CosineDecay`` (``end = alpha * start``), optax
     ``cosine_decay_schedule(exponent)``, HF ``num_cycles``.
     """
-    if periodic and cycles == 0.5:
-        # torch's curve has period 2·steps: take the step modulo that, exactly, so that the
-        # angle keeps its digits however far the run goes (the same floats below 2·steps).
-        t = np.remainder(t, 2 * steps)
     # In place, one array for the whole computation: this is the bulk path's hot loop.
     x = t.astype(np.float64)
     if not periodic:
