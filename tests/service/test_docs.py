@@ -135,3 +135,27 @@ def test_the_settings_docs_api_lists_are_exactly_the_servers() -> None:
     paragraph = section.split("\n\n")[1]
     listed = set(re.findall(r"`([A-Z][A-Z_]+)`", paragraph)) - {"LRCAST_"}
     assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_every_bound_is_stated_in_json_schema_terms(client: TestClient) -> None:
+    """Pydantic writes a bound it cannot place in the schema as a bare ``ge``/``gt``/…, which
+    JSON Schema (and every generated client) ignores; none may be left."""
+    document = client.get("/openapi.json").json()
+    raw: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if "type" in node:
+                raw.extend(f"{where}.{key}" for key in ("ge", "gt", "le", "lt") if key in node)
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(document, "")
+    assert raw == []
+    schemas = document["components"]["schemas"]
+    assert schemas["RunPatch"]["properties"]["scale"]["minimum"] == 0
+    assert schemas["Plateau"]["properties"]["factor"]["exclusiveMaximum"] == 1
+    assert schemas["RunCreate"]["properties"]["groups"]["additionalProperties"] is False

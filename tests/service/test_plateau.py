@@ -8,9 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 import lrcast
 from lrcast._schemas import Plateau
@@ -20,12 +18,18 @@ from tests.service.helpers import CONSTANT, assert_problem, bind, publish
 RTOL = 1e-12
 
 
+def torch_plateau(optimizer_lr: float, **options: Any) -> tuple[Any, Any]:
+    """A one-parameter SGD optimizer and torch's ReduceLROnPlateau on it (the tests that need
+    torch skip without it; the rest of this file runs on the server alone)."""
+    torch = pytest.importorskip("torch")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=optimizer_lr)
+    return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **options)
+
+
 def torch_lrs(settings: dict[str, Any], values: Sequence[float], base: float) -> list[float]:
     """The lr torch uses at each step when ``values[s]`` is reported after step ``s``."""
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=base)
     options = {k: v for k, v in settings.items() if k != "metric"}
-    scheduler = ReduceLROnPlateau(optimizer, **options)
+    optimizer, scheduler = torch_plateau(base, **options)
     lrs = []
     for value in values:
         lrs.append(float(optimizer.param_groups[0]["lr"]))
@@ -145,11 +149,8 @@ def test_the_rule_decides_as_torch_on_random_settings(seed: int) -> None:
         "cooldown": int(rng.integers(0, 4)),
     }
     values = [float(v) for v in rng.choice([0.5, 1.0, 1.5], size=60) + rng.normal(0, 0.01, 60)]
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([parameter], lr=1.0)
-    scheduler = ReduceLROnPlateau(
-        optimizer, **{k: v for k, v in settings.items() if k != "metric"}, eps=0.0
-    )
+    options = {k: v for k, v in settings.items() if k != "metric"}
+    optimizer, scheduler = torch_plateau(1.0, **options, eps=0.0)
     plateau = Plateau.model_validate(settings)
     state = State()
     for value in values:

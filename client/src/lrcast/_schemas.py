@@ -102,21 +102,28 @@ def _no_negative_zero(value: float) -> float:
     return value + 0.0
 
 
-_Number = Annotated[
-    float, Field(strict=True, allow_inf_nan=False), AfterValidator(_no_negative_zero)
+_FINITE = Field(strict=True, allow_inf_nan=False)
+_POSITIVE_ZERO = AfterValidator(_no_negative_zero)
+_Number = Annotated[float, _FINITE, _POSITIVE_ZERO]
+"""A finite JSON number (``true`` or ``"2"`` are refused, not read as 1.0 and 2.0). Bounds go
+before the validator (``Annotated[float, _FINITE, Field(ge=0), _POSITIVE_ZERO]``): placed
+after it, they hold but are missing from the JSON Schema."""
+_NonNegative = Annotated[float, _FINITE, Field(ge=0), _POSITIVE_ZERO]
+Scale = Annotated[
+    float, _FINITE, Field(ge=0, description="Multiplies lr (and every group's lr)."), _POSITIVE_ZERO
 ]
-"""A finite JSON number (``true`` or ``"2"`` are refused, not read as 1.0 and 2.0)."""
-Scale = Annotated[_Number, Field(ge=0, description="Multiplies lr (and every group's lr).")]
 Offset = Annotated[
     StrictInt, Field(ge=0, le=MAX_STEP, description="Added to the step the curves see.")
 ]
-Multiplier = Annotated[_Number, Field(ge=0)]
+Multiplier = _NonNegative
 Groups = Annotated[
     dict[Annotated[str, Field(pattern=GROUP_NAME_PATTERN)], Multiplier],
     Field(
         max_length=MAX_GROUPS,
         description="Parameter group name → lr multiplier; each group's lr is lr × multiplier.",
         examples=[{"backbone": 0.1, "head": 1.0}],
+        # A name outside the pattern is refused: say so beside patternProperties.
+        json_schema_extra={"additionalProperties": False},
     ),
 ]
 Block = Annotated[
@@ -150,18 +157,26 @@ class Plateau(BaseModel):
     metric: MetricName
     mode: Literal["min", "max"] = "min"
     factor: Annotated[
-        _Number, Field(gt=0, lt=1, description="Multiplies lr at each reduction.")
+        float,
+        _FINITE,
+        Field(gt=0, lt=1, description="Multiplies lr at each reduction."),
+        _POSITIVE_ZERO,
     ] = 0.1
     patience: Annotated[
         StrictInt,
         Field(ge=0, le=MAX_STEP, description="Reduce after `patience + 1` bad reports in a row."),
     ] = 10
-    threshold: Annotated[_Number, Field(ge=0)] = 1e-4
+    threshold: _NonNegative = 1e-4
     threshold_mode: Literal["rel", "abs"] = "rel"
     cooldown: Annotated[StrictInt, Field(ge=0, le=MAX_STEP)] = 0
-    min_lr: Annotated[_Number, Field(ge=0, description="No reduction takes lr below it.")] = 0.0
+    min_lr: Annotated[
+        float, _FINITE, Field(ge=0, description="No reduction takes lr below it."), _POSITIVE_ZERO
+    ] = 0.0
     eps: Annotated[
-        _Number, Field(ge=0, description="A reduction changing lr by no more is skipped.")
+        float,
+        _FINITE,
+        Field(ge=0, description="A reduction changing lr by no more is skipped."),
+        _POSITIVE_ZERO,
     ] = 1e-8
 
 
