@@ -307,31 +307,23 @@ def test_an_edit_reaches_the_trainer_at_its_effective_step(client: Client, name:
     assert lrs[effective] == pytest.approx(lrs[effective - 1] * 0.5, rel=1e-2)
 
 
-def test_remote_lr_drives_a_hugging_face_trainer(
-    server: Server, client: Client, name: str, tmp_path: Any
-) -> None:
+class Tiny(torch.nn.Module):
+    """A model as HF's Trainer takes it: a dict batch in, a dict with the loss out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)}
+
+
+def hf_trainer(tmp_path: Any, model: Tiny, scheduler: RemoteLR, callback: Any, **args: Any) -> Any:
+    """A quiet, CPU-only HF Trainer over 24 samples in batches of 2 (12 steps an epoch),
+    stepping ``scheduler``; ``args`` add to its TrainingArguments."""
     transformers = pytest.importorskip("transformers")
-    run = bind(client, name, COSINE, block=4)
-
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = torch.nn.Linear(2, 1)
-
-        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-            loss = torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)
-            return {"loss": loss}
-
     data = [{"x": torch.randn(2), "labels": torch.randn(())} for _ in range(24)]
-    model = Tiny()
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    seen: list[float] = []
-
-    class Record(transformers.TrainerCallback):  # type: ignore[misc]
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            seen.append(opt.param_groups[0]["lr"])
-
-    args = transformers.TrainingArguments(
+    arguments = transformers.TrainingArguments(
         output_dir=str(tmp_path),
         per_device_train_batch_size=2,
         num_train_epochs=1,
@@ -340,15 +332,33 @@ def test_remote_lr_drives_a_hugging_face_trainer(
         use_cpu=True,
         disable_tqdm=True,
         logging_strategy="no",
+        **args,
     )
-    trainer = transformers.Trainer(
+    return transformers.Trainer(
         model=model,
-        args=args,
+        args=arguments,
         train_dataset=data,
-        optimizers=(opt, RemoteLR(opt, run, url=server.url, token=ADMIN_TOKEN)),
-        callbacks=[Record()],
+        eval_dataset=data[:4],
+        optimizers=(scheduler.optimizer, scheduler),
+        callbacks=[callback],
     )
-    trainer.train()
+
+
+def test_remote_lr_drives_a_hugging_face_trainer(
+    server: Server, client: Client, name: str, tmp_path: Any
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    run = bind(client, name, COSINE, block=4)
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    seen: list[float] = []
+
+    class Record(transformers.TrainerCallback):  # type: ignore[misc]
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            seen.append(opt.param_groups[0]["lr"])
+
+    scheduler = RemoteLR(opt, run, url=server.url, token=ADMIN_TOKEN)
+    hf_trainer(tmp_path, model, scheduler, Record()).train()
     assert seen == expected(client, run, range(12))["lr"]
 
 
@@ -376,19 +386,8 @@ def test_a_hugging_face_trainer_reports_its_eval_loss_to_a_plateau_run(
     client.publish(name, COSINE)
     # No eval loss after the first is better by 1e9: each reduces lr (patience 0).
     plateau = {"metric": "eval_loss", "patience": 0, "factor": 0.5}
-    client.bind_run(
-        name, name, block=2, plateau={**plateau, "threshold": 1e9, "threshold_mode": "abs"}
-    )
-
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = torch.nn.Linear(2, 1)
-
-        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-            return {"loss": torch.nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)}
-
-    data = [{"x": torch.randn(2), "labels": torch.randn(())} for _ in range(24)]
+    plateau |= {"threshold": 1e9, "threshold_mode": "abs"}
+    client.bind_run(name, name, block=2, plateau=plateau)
     model = Tiny()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = RemoteLR(opt, name, url=server.url, token=ADMIN_TOKEN, mode="per_step")
@@ -397,25 +396,8 @@ def test_a_hugging_face_trainer_reports_its_eval_loss_to_a_plateau_run(
         def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             scheduler.report(kwargs["metrics"]["eval_loss"])
 
-    args = transformers.TrainingArguments(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=2,
-        num_train_epochs=1,
-        eval_strategy="steps",
-        eval_steps=4,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        logging_strategy="no",
-    )
-    trainer = transformers.Trainer(
-        model=model,
-        args=args,
-        train_dataset=data,
-        eval_dataset=data[:4],
-        optimizers=(opt, scheduler),
-        callbacks=[ReportEval()],
+    trainer = hf_trainer(
+        tmp_path, model, scheduler, ReportEval(), eval_strategy="steps", eval_steps=4
     )
     trainer.train()
     reports = [(m.step, m.applied) for m in client.iter_metrics(name, name="eval_loss")]
