@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,5 +128,9 @@ def test_a_clients_request_id_passes_the_balancer_and_one_is_made_for_requests_w
         made = client.get("/v1/schedules")
     assert given.headers["x-request-id"] == "trace-41"
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
-    logged = re.findall(r"request_id=(\S+)", nginx.log.read_text())
-    assert logged[-2:] == ["trace-41", made.headers["x-request-id"]]
+    # nginx writes its access log line after it has sent the answer: wait for both.
+    wanted = {"trace-41", made.headers["x-request-id"]}
+    deadline = time.monotonic() + 10
+    while not wanted <= set(re.findall(r"request_id=(\S+)", nginx.log.read_text())):
+        assert time.monotonic() < deadline, nginx.log.read_text()[-2000:]
+        time.sleep(0.05)
