@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -35,6 +35,14 @@ def client(own_server: Server) -> Iterator[Client]:
 def setup(client: Client, block: int = 16) -> Client:
     client.bind_run("r", "s", block=block)
     return client
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for what the shim does in the background (a busy machine may take a while)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not done in time"
+        time.sleep(0.02)
 
 
 def train(opt: torch.optim.Optimizer, scheduler: RemoteLR, steps: range) -> list[float]:
@@ -130,7 +138,8 @@ def test_extrapolation_takes_in_an_edit_scheduled_before_the_outage(
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = RemoteLR(opt, "r", client=client)
     lrs = train(opt, scheduler, range(40))
-    time.sleep(0.5)  # the documents of the timeline's versions are fetched in the background
+    # The documents of the timeline's versions are fetched in the background.
+    wait_until(lambda: ("s", 1) in scheduler._engine._known.documents)
     own_server.stop()
     with pytest.warns(OutageWarning, match="extrapolate"):
         lrs += train(opt, scheduler, range(40, 140))
@@ -152,7 +161,7 @@ def test_extrapolation_uses_an_edit_named_by_a_prefetched_lease(
     # Step 8 prefetches block 1, whose lease names the edit; the outage starts before step 16,
     # where the trainer would have used that lease.
     lrs = train(opt, scheduler, range(10))
-    time.sleep(0.5)
+    wait_until(lambda: ("t", 1) in scheduler._engine._known.documents)
     own_server.stop()
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
@@ -199,7 +208,7 @@ def test_extrapolation_applies_a_reduction_the_trainers_own_report_made(
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         scheduler.step({9: 1.0, 10: 2.0}.get(step))
-    time.sleep(0.5)
+    wait_until(lambda: any(s.reduction != 1.0 for s in scheduler._engine._known.timeline))
     own_server.stop()
     with pytest.warns(OutageWarning, match="extrapolate"):
         lrs += train(opt, scheduler, range(12, 64))
