@@ -140,6 +140,7 @@ def test_run_page_plots_the_timeline_by_version_with_edit_horizon_and_last_seen_
     assert len(points(tab, "#run-groups")) == 2
     assert points(tab, "#run-curve-momentum") != []
     assert tab.page.locator("#timeline tbody tr").count() == 3
+    tab.page.locator("#metric-loss path.series").wait_for()  # the metrics load on their own
     assert points(tab, "#metric-loss") == [10]
     # Where the curves stop changing plus 5% (10,500, as on the schedule page), not 5% more.
     assert tab.page.get_by_label("To step").get_attribute("placeholder") == "10500"
