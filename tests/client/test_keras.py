@@ -170,3 +170,21 @@ def test_a_monitor_missing_from_the_logs_is_warned_about_once(client: Client, na
     said = _fit_warnings(tiny_model(), schedule, epochs=3)
     assert len([m for m in said if "'val_loss' is not among fit's logs" in m]) == 1
     assert list(client.iter_metrics(name)) == []
+
+
+def test_a_changed_report_of_a_step_warns_once_and_keeps_the_first_value(
+    client: Client, name: str
+) -> None:
+    client.publish(name, COSINE)
+    client.bind_run(name, name, block=8, plateau={"metric": "val_loss"})
+    schedule = RemoteSchedule(name, client=client)
+    schedule.report(0.5)
+
+    def report_again() -> None:  # as a resumed custom loop does for step 0
+        schedule.report(0.6)
+        schedule.report(0.7)
+
+    with pytest.warns(UserWarning, match="the first value reported is kept") as said:
+        report_again()
+    assert len(said) == 1
+    assert [(m.step, m.value) for m in client.iter_metrics(name)] == [(0, 0.5)]

@@ -12,6 +12,7 @@ import lrcast
 from lrcast._client import Client
 from lrcast.torch import RemoteLR
 from tests.client.conftest import Server
+from tests.client.helpers import expected
 
 SETTINGS = {"metric": "val_loss", "patience": 2, "cooldown": 1, "factor": 0.5, "min_lr": 0.05}
 LOSSES = [1.0] * 7 + [0.5] * 4 + [0.6] * 12 + [0.2] + [0.3] * 10
@@ -102,3 +103,44 @@ def test_a_report_without_a_name_follows_the_runs_plateau_metric_through_a_patch
         (2, "val_loss", 0.7, True),
         (3, "val_acc", 0.6, True),
     ]
+
+
+def test_a_resumed_job_re_reporting_trained_steps_warns_once_and_trains_on(
+    server: Server, client: Client, name: str
+) -> None:
+    client.publish(name, {"curves": {"lr": {"type": "constant", "value": 1.0}}})
+    client.bind_run(name, name, block=1, plateau={"metric": "val_loss", "patience": 2})
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = RemoteLR(optimizer, name, client=client)
+    for step in range(10):
+        if step == 5:
+            saved = scheduler.state_dict()
+        optimizer.step()
+        scheduler.step(1.0)
+
+    # Restarted from the checkpoint of step 5: steps 5 to 9 are trained (and reported) again,
+    # with slightly different losses.
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    resumed = RemoteLR(optimizer, name, client=client)
+    resumed.load_state_dict(saved)
+    seen = [optimizer.param_groups[0]["lr"]]
+
+    def train_on() -> None:
+        for _ in range(5, 20):
+            optimizer.step()
+            resumed.step(1.01)
+            seen.append(optimizer.param_groups[0]["lr"])
+        resumed.report(1.02)  # step 19: reported just now, changed
+
+    with pytest.warns(UserWarning, match="first value reported is kept") as said:
+        train_on()
+    assert len(said) == 1
+    message = str(said[0].message)
+    assert f"run {name!r}" in message
+    assert "at step 5 " in message
+    assert resumed.last_epoch == 20
+    reports = [(m.step, m.value) for m in client.iter_metrics(name, name="val_loss")]
+    assert reports == [(s, 1.0) for s in range(10)] + [(s, 1.01) for s in range(10, 20)]
+    # The reports after the conflicts still drive the plateau, and the shim follows the server.
+    assert seen == expected(client, name, range(5, 21))["lr"]
+    assert seen[-1] < seen[5]

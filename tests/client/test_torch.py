@@ -252,6 +252,66 @@ def test_a_tensor_lr_stays_the_same_tensor_filled_in_place(client: Client, name:
     assert last is not lr
 
 
+def test_a_tensor_lr_shared_by_param_groups_is_set_for_each_group_on_its_own(
+    client: Client, name: str
+) -> None:
+    run = bind(client, name, COSINE, block=8, groups={"head": 1.0, "backbone": 0.1})
+    head, backbone = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    # torch puts the one tensor given as the default lr into every group.
+    optimizer = torch.optim.AdamW(
+        [{"params": [head], "name": "head"}, {"params": [backbone], "name": "backbone"}],
+        lr=torch.tensor(0.0, dtype=torch.float64),
+    )
+    assert optimizer.param_groups[0]["lr"] is optimizer.param_groups[1]["lr"]
+    scheduler = RemoteLR(optimizer, run, client=client)
+    tensors = [g["lr"] for g in optimizer.param_groups]
+    assert tensors[0] is not tensors[1]
+    assert all(t.dtype == torch.float64 and t.device.type == "cpu" for t in tensors)
+    want = expected(client, run, range(21))
+    for step in range(21):
+        if step:
+            optimizer.step()
+            scheduler.step()
+        assert [g["lr"].item() for g in optimizer.param_groups] == [
+            want["group:head"][step],
+            want["group:backbone"][step],
+        ]
+    # Still the same tensors, filled in place (nothing for torch.compile to recompile).
+    assert all(g["lr"] is t for g, t in zip(optimizer.param_groups, tensors, strict=True))
+
+
+def test_a_no_decay_group_keeps_its_zero_weight_decay(client: Client, name: str) -> None:
+    document = {
+        "curves": {
+            "lr": {"type": "cosine", "start": 0.1, "end": 0.0, "steps": 1000},
+            "weight_decay": {"type": "linear", "start": 0.1, "end": 0.01, "steps": 100},
+        }
+    }
+    run = bind(client, name, document, block=8)
+    weights, bias, norm = (torch.nn.Parameter(torch.zeros(1)) for _ in range(3))
+    # As HF Trainer builds them: biases and norms in a group without weight decay.
+    optimizer = torch.optim.AdamW(
+        [{"params": [weights], "weight_decay": 0.05}, {"params": [bias], "weight_decay": 0.0}],
+        lr=1.0,
+    )
+    scheduler = RemoteLR(optimizer, run, client=client)
+    want = expected(client, run, range(21))["weight_decay"]
+    for step in range(21):
+        if step:
+            if step == 5:  # added later: also a no-decay group
+                optimizer.add_param_group({"params": [norm], "weight_decay": 0.0})
+            optimizer.step()
+            scheduler.step()
+        decay, no_decay = optimizer.param_groups[:2]
+        assert decay["weight_decay"] == want[step]
+        assert no_decay["weight_decay"] == 0.0
+    assert optimizer.param_groups[2]["weight_decay"] == 0.0
+    # Every group at 0.0 (SGD's default): no group is a no-decay group, the curve sets them all.
+    sgd = torch.optim.SGD([{"params": [weights]}, {"params": [bias]}], lr=1.0)
+    RemoteLR(sgd, run, client=client)
+    assert [g["weight_decay"] for g in sgd.param_groups] == [want[0], want[0]]
+
+
 def test_a_resumed_job_continues_at_the_saved_step(client: Client, name: str) -> None:
     run = bind(client, name, COSINE, block=16)
     opt = make_optimizer()

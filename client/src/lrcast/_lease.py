@@ -32,6 +32,7 @@ from lrcast._client import Client
 from lrcast._errors import LrcastError
 from lrcast._evaluate import CompiledDocument, compile_document
 from lrcast._exceptions import (
+    ConflictError,
     InvalidRequestError,
     ServerError,
     TooManyRequestsError,
@@ -176,6 +177,7 @@ class LeaseEngine:
         self._documents_lock = threading.Lock()
         self._timeline_block = -1
         self._warned_report = False
+        self._warned_conflict = False
         self._outage_source: Source | None = None
         """How the current outage is bridged (None: no outage), said once per change."""
 
@@ -202,7 +204,11 @@ class LeaseEngine:
     def report(self, step: int, name: str | None, value: float) -> None:
         """Report a metric for reduce-on-plateau runs (the leader only; an outage warns once
         unless ``on_outage="raise"``). ``name=None`` reports under the run's
-        ``plateau.metric`` (``"loss"`` for a run without one), as the server has it then."""
+        ``plateau.metric`` (``"loss"`` for a run without one), as the server has it then.
+
+        A report the server refuses as a conflict (409: that step was reported with another
+        value, as a job resumed from a checkpoint does when it trains those steps again) is
+        not fatal: it warns once and training goes on."""
         if not self.leader:
             return
         try:
@@ -212,6 +218,17 @@ class LeaseEngine:
                 # The reduction is an edit past the leases: learn it now, in case the server
                 # is away by the time it is reached.
                 _Pending(step, self._learn_run)
+        except ConflictError as exc:
+            if not self._warned_conflict:
+                self._warned_conflict = True
+                what = repr(name) if name is not None else "the plateau metric"
+                warnings.warn(
+                    f"lrcast: run {self.run!r} refused the report of {what} at step {step} "
+                    f"({exc.detail}): the first value reported is kept, as happens when a "
+                    "resumed job re-trains steps it reported; training goes on (said once)",
+                    UserWarning,
+                    stacklevel=3,
+                )
         except LrcastError as exc:
             if not _outage(exc) or self.on_outage == "raise":
                 raise

@@ -44,6 +44,13 @@ def _broadcast(src: int) -> Any:
     return broadcast
 
 
+def _is_zero(value: Any) -> bool:
+    """Whether a group's ``weight_decay`` is exactly 0 (a no-decay group)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and bool(value == 0)
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
 def _distributed() -> tuple[bool, int]:
     """Whether a multi-process group is initialised, and this process's rank."""
     import torch.distributed as dist
@@ -59,8 +66,11 @@ class RemoteLR(LRScheduler):
     Each step sets, on every parameter group: ``lr`` (the run's lr, or its group's lr, groups
     matched by a ``name`` key, else by order, to the run's ``groups``); ``momentum``, or
     ``betas[0]`` on Adam-family optimizers, when the schedule has a ``momentum`` curve; and any
-    other curve whose name is a key of the group (``weight_decay``, say). A tensor value stays
-    a tensor, filled in place.
+    other curve whose name is a key of the group (``weight_decay``, say), except that a group
+    whose ``weight_decay`` is exactly 0 when the scheduler first sees it, beside groups whose
+    is not (the no-decay group of biases and norms), keeps it at 0. A tensor value stays a
+    tensor, filled in place; groups sharing one tensor (torch gives every group the tensor
+    passed as a default) each get their own copy first.
 
     Args:
       optimizer: the optimizer to drive.
@@ -125,6 +135,9 @@ class RemoteLR(LRScheduler):
         self._betas: list[tuple[dict[str, Any], list[float | None]]] = []
         self._groups: list[dict[str, Any]] = []
         self._group_count = 0
+        self._no_decay: set[int] = set()
+        """Positions of the groups a ``weight_decay`` curve leaves alone (0.0 when first seen)."""
+        self._seen_groups = 0
         super().__init__(optimizer, last_epoch)
 
     @property
@@ -183,22 +196,43 @@ class RemoteLR(LRScheduler):
         floats: list[_Setter] = []
         tensors: list[tuple[torch.Tensor, list[float | None]]] = []
         betas: list[tuple[dict[str, Any], list[float | None]]] = []
+        owned: set[int] = set()
+        # No-decay groups only beside decay groups: where every group's weight_decay is 0
+        # (SGD's default), a weight_decay curve sets them all.
+        if any("weight_decay" in g and not _is_zero(g["weight_decay"]) for g in groups):
+            for i in range(self._seen_groups, len(groups)):
+                if _is_zero(groups[i].get("weight_decay")):
+                    self._no_decay.add(i)
+        self._seen_groups = max(self._seen_groups, len(groups))
+
+        def own(tensor: torch.Tensor) -> torch.Tensor:
+            # torch puts a tensor given as a default (lr=torch.tensor(...)) in every group:
+            # filled in place, each group would get the last group's value.
+            if id(tensor) in owned:
+                tensor = tensor.clone()
+            owned.add(id(tensor))
+            return tensor
 
         def setter(group: dict[str, Any], key: str, column: list[float | None]) -> None:
             current = group[key]
             if isinstance(current, torch.Tensor):
-                tensors.append((current, column))
+                group[key] = own(current)
+                tensors.append((group[key], column))
             else:
                 floats.append((group, key, column))
 
-        for group, lr in zip(groups, lr_columns, strict=True):
+        for i, (group, lr) in enumerate(zip(groups, lr_columns, strict=True)):
             setter(group, "lr", lr)
             for name, column in block.values.items():
-                if name == "lr":
+                if name == "lr" or (name == "weight_decay" and i in self._no_decay):
                     continue
                 if name == "momentum" and "momentum" not in group and "betas" in group:
-                    if isinstance(group["betas"][0], torch.Tensor):
-                        tensors.append((group["betas"][0], column))
+                    beta = group["betas"][0]
+                    if isinstance(beta, torch.Tensor):
+                        mine = own(beta)
+                        if mine is not beta:
+                            group["betas"] = (mine, *group["betas"][1:])
+                        tensors.append((mine, column))
                     else:
                         betas.append((group, column))
                 elif name in group and name not in ("params", "name", "initial_lr"):
