@@ -10,7 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY client ./client
 COPY service ./service
-RUN pip install ./client "./service[postgres]" \
+# A C compiler only while installing: it builds the server's answer table (answers.py).
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null \
+    && pip install ./client "./service[postgres]" \
+    && python -c "import lrcast_server._answertable" \
+    && apt-get purge -y -qq --auto-remove gcc libc6-dev >/dev/null \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --create-home lrcast
 
 USER lrcast

@@ -91,17 +91,32 @@ def test_the_step_seen_only_rises_and_asks_once_to_be_queued() -> None:
     assert answers.seen(record) == (9, True)
 
 
-def make_core(directory: Path, **settings: int) -> Core:
+STORES = [
+    pytest.param(True, id="native"),
+    pytest.param(False, id="python"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _native_built() -> None:
+    # The suite runs where the C extension is built (scripts/test installs a compiler): its
+    # absence here would silently test the Python store twice.
+    assert answers._answertable is not None, "lrcast_server._answertable is not built"
+
+
+def make_core(directory: Path, **settings: object) -> Core:
     config = Settings(data_dir=directory, **settings)  # type: ignore[arg-type]
     database = Database.from_url(config.resolved_database_url)
     migrate(database)
     return Core(config, database)
 
 
+@pytest.mark.parametrize("native", STORES)
 def test_records_dropped_for_memory_keep_their_steps_seen_until_the_flush(
-    tmp_path: Path,
+    tmp_path: Path, native: bool
 ) -> None:
-    core = make_core(tmp_path, answer_cache_mb=1)
+    core = make_core(tmp_path, answer_cache_mb=1, native_answers=native)
+    assert isinstance(core.answers, answers.NativeAnswers if native else answers.PyAnswers)
     document = lrcast.parse_document(
         {"curves": {"lr": {"type": "linear", "start": 1.0, "end": 0.0, "steps": 10**6}}}
     )
@@ -122,8 +137,9 @@ def test_records_dropped_for_memory_keep_their_steps_seen_until_the_flush(
     core.close()
 
 
-def test_a_record_follows_the_block_its_trainer_asks_about(tmp_path: Path) -> None:
-    core = make_core(tmp_path)
+@pytest.mark.parametrize("native", STORES)
+def test_a_record_follows_the_block_its_trainer_asks_about(tmp_path: Path, native: bool) -> None:
+    core = make_core(tmp_path, native_answers=native)
     document = lrcast.parse_document(
         {"curves": {"lr": {"type": "linear", "start": 1.0, "end": 0.0, "steps": 1000}}}
     )
@@ -131,12 +147,91 @@ def test_a_record_follows_the_block_its_trainer_asks_about(tmp_path: Path) -> No
     runs.bind(core, "r", RunCreate(schedule="s", block=100), if_match=None)
     first = runs.answer(core, "r", 450)  # commits block 4
     runs.answer(core, "r", 120)  # block 1: a trainer resumed from an earlier checkpoint
-    record = core.answers.get("r")
-    assert record is not None
-    assert answers.block_of(record) == 1
+    assert core.answers.block("r") == 1
     assert runs.answer_from_memory(core, "r", 450) == first  # back again, same bytes
-    record = core.answers.get("r")
-    assert record is not None
-    assert answers.block_of(record) == 4
-    assert answers.seen(record)[0] == 450
+    assert core.answers.block("r") == 4
+    assert core.answers.seen("r") == (450, False)  # a new block waits for no flush
     core.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self.evicted: list[tuple[str, int, bool]] = []
+
+    def queue(self, run: str) -> None:
+        self.queued.append(run)
+
+    def evict(self, run: str, seen: int, noted: bool) -> None:
+        self.evicted.append((run, seen, noted))
+
+
+def test_both_stores_give_the_same_answers_seen_steps_and_evictions() -> None:
+    """The native table against the Python records, through the same random operations:
+    puts of blocks of several layouts (long run names, many groups, constant curves), answers
+    in and out of the block, pops, unnotes and evictions by count and by weight."""
+    rng = np.random.default_rng(11)
+    size = 32
+    native_log, python_log = Recorder(), Recorder()
+    bound = 14 * size * 8 * 2
+    native = answers.NativeAnswers(12, bound, native_log.queue, native_log.evict)
+    python = answers.PyAnswers(12, bound, python_log.queue, python_log.evict)
+    names = [f"r{i}" for i in range(10)] + ["x" * 150, "y" * 96, "z" * 97, "run-\u00e9"]
+    for _ in range(3000):
+        run = names[rng.integers(len(names))]
+        op = rng.integers(10)
+        if op == 0:
+            k = int(rng.integers(5))
+            groups = tuple((f"g{j}", float(rng.normal())) for j in range(int(rng.integers(7))))
+            values = {"lr": rng.normal(size=size)}
+            if rng.integers(2):
+                values["momentum"] = np.full(size, rng.normal())
+            if rng.integers(2):
+                values["beta2"] = rng.normal(size=size)
+            seen = int(rng.integers(-1, 200))
+            for store in (native, python):
+                store.put(run, values, k, groups, "s", 3, seen)
+        elif op == 1:
+            assert native.pop(run) == python.pop(run)
+        elif op == 2:
+            assert native.unnote(run) == python.unnote(run)
+        else:
+            step = int(rng.integers(6 * size))
+            assert native.answer(run, step) == python.answer(run, step)
+        assert native.seen(run) == python.seen(run)
+        assert native.block(run) == python.block(run)
+        assert len(native) == len(python)
+    assert native_log.queued == python_log.queued
+    assert native_log.evicted == python_log.evicted
+    assert native_log.evicted  # the bounds were reached
+
+
+def test_the_native_table_refuses_what_it_cannot_hold() -> None:
+    assert answers._answertable is not None
+    table = answers._answertable.Table(2)
+    with pytest.raises(ValueError, match="not a block"):
+        table.put("r", 0, 0, 4, b"", b"\0" * 24, -1)  # 3 floats in rows of a 4-step block
+    with pytest.raises(TypeError):
+        table.answer(b"r", 0)  # type: ignore[arg-type]
+    table.put("a", 0, 0, 1, b"", b"\0" * 8, -1)
+    table.put("b", 0, 0, 1, b"", b"\0" * 8, -1)
+    with pytest.raises(OverflowError, match="full"):
+        table.put("c", 0, 0, 1, b"", b"\0" * 8, -1)
+    assert table.pop("a") == (-1, False)
+    table.put("c", 0, 0, 1, b"", b"\0" * 8, -1)
+    assert len(table) == 2
+    with pytest.raises(RuntimeError, match="not initialised"):
+        answers._answertable.Table.__new__(answers._answertable.Table).block("r")
+
+
+def test_without_the_compiled_table_the_python_records_answer_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(answers, "_answertable", None)
+    log = Recorder()
+    store = answers.make_answers(4, 2**20, log.queue, log.evict)
+    assert isinstance(store, answers.PyAnswers)
+    assert "not built" in caplog.text
+    store.put("r", {"lr": np.arange(4.0)}, 1, (), "s", 1, -1)
+    assert store.answer("r", 6) == rendered({"lr": np.arange(4.0)}, 2, "r", 6, (), "s", 1)
+    assert log.queued == ["r"]

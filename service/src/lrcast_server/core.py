@@ -115,12 +115,12 @@ class Core:
         )
         self.runs: LRU[str, RunState] = LRU(settings.run_cache_size, refresh=False)
         # Each run's current block, packed for the per-step answer (answers.py).
-        self.answers: LRU[str, answers.Record] = LRU(
+        self.answers = answers.make_answers(
             settings.run_cache_size,
-            weigh=len,
-            max_weight=settings.answer_cache_mb * 2**20,
-            refresh=False,
-            on_evict=self._evicted,
+            settings.answer_cache_mb * 2**20,
+            self._queue_seen,
+            self._evicted,
+            native=settings.native_answers,
         )
         # Every compiled document a cached run still holds, so runs share one copy of each.
         self._in_use: weakref.WeakValueDictionary[DocumentKey, lrcast.CompiledDocument] = (
@@ -228,10 +228,9 @@ class Core:
         step seen is kept until the next flush has written it)."""
         with self._runs_lock:
             self.runs.pop(run_id)
-            record = self.answers.get(run_id)
-            self.answers.pop(run_id)
-            if record is not None:
-                seen, _ = answers.seen(record)
+            popped = self.answers.pop(run_id)
+            if popped is not None:
+                seen, _ = popped
                 if seen >= 0:
                     with self._seen_lock:
                         forgotten = self._seen_forgotten.get(run_id, -1)
@@ -271,40 +270,31 @@ class Core:
         state = self.cached(run_id) or self.load(run_id)
         return state.timeline.block
 
-    def record(self, state: RunState, k: int) -> answers.Record:
-        """The answer record of block ``k`` (which must lie within ``state``'s horizon), kept
-        as the run's current one: the block its trainer asked about last."""
+    def hold(self, state: RunState, k: int) -> None:
+        """Keep block ``k`` (which must lie within ``state``'s horizon) as the run's current
+        one for the per-step answer: the block its trainer asked about last."""
         run = state.timeline.run
         size = state.timeline.block
         if block_end(k, size) > state.horizon:
             raise ValueError(f"block {k} of run {run!r} is not committed")
+        if self.answers.block(run) == k:
+            return
         schedule, version, groups = state.labels[state.index(k * size)]
-        current = self.answers.get(run)
-        if current is not None and answers.block_of(current) == k:
-            return current
-        seen = max(
-            answers.seen(current)[0] if current is not None else -1,
-            self._seen_forgotten.get(run, -1),
-        )
-        # The record holds the block: the block cache keeps it only if something else put it.
+        current = self.answers.seen(run)
+        seen = max(current[0] if current is not None else -1, self._seen_forgotten.get(run, -1))
+        # The store holds the block: the block cache keeps it only if something else put it.
         values = self.block(state, k, keep=False)
-        record = answers.pack(values, k, groups, schedule, version, seen=seen)
-        self.answers.put(run, record)
-        return record
+        self.answers.put(run, values, k, groups, schedule, version, seen)
 
     # -- last step seen ------------------------------------------------------------------------
 
-    def note_seen(self, run_id: str, record: answers.Record, step: int) -> None:
-        """Remember that a trainer asked about ``step`` (written by the next flush)."""
-        if answers.see(record, step):
-            with self._seen_lock:
-                if not answers.seen(record)[1]:
-                    answers.set_noted(record, True)
-                    self._noted.append(run_id)
+    def _queue_seen(self, run_id: str) -> None:
+        """Queue a run whose trainer asked about a new step for the next flush."""
+        with self._seen_lock:
+            self._noted.append(run_id)
 
-    def _evicted(self, run_id: str, record: answers.Record) -> None:
-        """Keep the step seen of a record dropped from the cache until the next flush."""
-        seen, noted = answers.seen(record)
+    def _evicted(self, run_id: str, seen: int, noted: bool) -> None:
+        """Keep the step seen of a run dropped from the answers until the next flush."""
         if noted:
             with self._seen_lock:
                 self._seen_forgotten[run_id] = max(self._seen_forgotten.get(run_id, -1), seen)
@@ -327,11 +317,9 @@ class Core:
             pending = self._seen_forgotten
             self._seen_forgotten = {}
         for run in noted:
-            record = self.answers.get(run)
-            if record is not None:
-                # Unmarked before the step is read: a step noted meanwhile is queued again.
-                answers.set_noted(record, False)
-                pending[run] = max(pending.get(run, -1), answers.seen(record)[0])
+            step = self.answers.unnote(run)
+            if step is not None:
+                pending[run] = max(pending.get(run, -1), step)
         try:
             if pending:
                 with self.database.write() as conn:
@@ -348,10 +336,10 @@ class Core:
 
     def known_seen(self, run_id: str, stored: int | None) -> int | None:
         """The last step seen of a run: the stored one, or this process's if higher."""
-        record = self.answers.get(run_id)
+        held = self.answers.seen(run_id)
         mine = self._seen_forgotten.get(run_id, -1)
-        if record is not None:
-            mine = max(mine, answers.seen(record)[0])
+        if held is not None:
+            mine = max(mine, held[0])
         if mine < 0:
             return stored
         return mine if stored is None else max(stored, mine)

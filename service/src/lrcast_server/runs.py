@@ -25,7 +25,7 @@ from lrcast._schemas import (
     RunSummary,
     TimelineSegment,
 )
-from lrcast_server import answers, audit, observability, storage
+from lrcast_server import audit, observability, storage
 from lrcast_server.auth import Principal
 from lrcast_server.conditions import check_if_match, new_run_etag, run_etag
 from lrcast_server.core import Core, segments_of, to_record, to_segment
@@ -403,19 +403,17 @@ def _past_the_last_step(at: int, at_step: int | None, block: int) -> NoReturn:
 
 def answer_from_memory(core: Core, run_id: str, step: int) -> bytes | None:
     """The answer for ``step`` if this process can give it without the database."""
-    record = core.answers.get(run_id)
-    body = None if record is None else answers.render(record, run_id, step)
-    if record is None or body is None:
+    body = core.answers.answer(run_id, step)
+    if body is None:
         state = core.cached(run_id)
         if state is None:
             return None
         k = step // state.timeline.block
         if block_end(k, state.timeline.block) > state.horizon:
             return None
-        record = core.record(state, k)
-        body = answers.render(record, run_id, step)
+        core.hold(state, k)
+        body = core.answers.answer(run_id, step)
         assert body is not None
-    core.note_seen(run_id, record, step)
     return body
 
 
@@ -426,10 +424,9 @@ def answer(core: Core, run_id: str, step: int) -> bytes:
     if body is None:
         k = step // core.block_size(run_id)
         state = core.commit(run_id, k, k, seen=step)
-        record = core.record(state, k)
-        body = answers.render(record, run_id, step)
+        core.hold(state, k)
+        body = core.answers.answer(run_id, step)
         assert body is not None
-        core.note_seen(run_id, record, step)
     if core.seen_due():
         core.flush_seen()
     return body

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="Most memory (MB) the runs' current blocks, packed for the per-step "
         "answer, may take per process.",
     )
+    native_answers: bool = Field(
+        True,
+        description="Keep the runs' current blocks in the compiled answer table (faster with "
+        "many runs) when it is built; false: in Python records.",
+    )
     run_cache_size: int = Field(
         20_000, ge=16, description="Run states (timeline and horizon) kept in memory per process."
     )
