@@ -9,6 +9,9 @@ Seeding goes through the service layer in-process (``schedules.publish``, ``runs
 then reads. Each run has its own scale, so no two runs share a computed block. The blocks asked
 for are committed while seeding; the first pass of the load reads each run into memory.
 Goal: at least 0.9x the 1-run throughput, and at most 200 MB of server memory at 10,000 runs.
+Two more rows: the largest server asked about one run only, and a server answering the largest
+count from Python records (``LRCAST_NATIVE_ANSWERS=false``: the fallback when the compiled
+answer table is not built).
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ class Config:
     """How many runs the load asks."""
     loaded: int = 0
     """How many runs the server holds in memory (0: as many as it is asked)."""
+    native: bool = True
+    """Whether the server answers from the compiled answer table (else Python records)."""
     results: list[Result] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
 
@@ -111,18 +116,21 @@ def run(
     counts: list[int], schedules: int, duration: float, repeats: int
 ) -> tuple[list[Config], float]:
     """One server per count, each measured with its count of runs; then the largest server
-    again, asked about its first run only (the last config): what holding many runs costs,
-    apart from spreading the answers over them."""
+    again, asked about its first run only: what holding many runs costs, apart from spreading
+    the answers over them; then a server answering the largest count from Python records (the
+    last config)."""
     configs = [Config(n) for n in counts]
     alone = Config(1, loaded=max(counts))
+    records = Config(max(counts), native=False)
     with scratch() as directory:
         seconds = seed(directory, max(counts), schedules)
         servers: list[Server] = []
         try:
-            for _ in configs:
-                servers.append(
-                    Server(lrcast_command(), env=lrcast_env(directory), health="/healthz")
-                )
+            for config in [*configs, records]:
+                env = lrcast_env(directory)
+                if not config.native:
+                    env["LRCAST_NATIVE_ANSWERS"] = "false"
+                servers.append(Server(lrcast_command(), env=env, health="/healthz"))
             scripts = []
             for config in configs:
                 script = directory / f"runs-{config.runs}.lua"
@@ -133,26 +141,32 @@ def run(
                 for c in configs
             }
             # Warm up: every run read into memory once, as after its first answer.
-            for config, server in zip(configs, servers, strict=True):
+            for config, server in zip([*configs, records], servers, strict=True):
                 first = [f"/v1/runs/r{i}/lr?step={i * 37 % STEPS}" for i in range(config.runs)]
                 sweep(server, first)
+            largest, python = servers[-2:]
             for _ in range(repeats):
-                for config, server, script in zip(configs, servers, scripts, strict=True):
+                for config, server, script in zip(configs, servers[:-1], scripts, strict=True):
                     result = measure(server, CONNECTIONS, duration, script, paths[config.runs])
                     config.results.append(result)
                     config.rss.append(rss_mb(server.pid))
-                result = measure(servers[-1], CONNECTIONS, duration, scripts[0], paths[1])
+                result = measure(largest, CONNECTIONS, duration, scripts[0], paths[1])
                 alone.results.append(result)
-                alone.rss.append(rss_mb(servers[-1].pid))
+                alone.rss.append(rss_mb(largest.pid))
+                result = measure(python, CONNECTIONS, duration, scripts[-1], paths[records.runs])
+                records.results.append(result)
+                records.rss.append(rss_mb(python.pid))
         finally:
             for server in servers:
                 server.stop()
-    return [*configs, alone], seconds
+    return [*configs, alone, records], seconds
 
 
 def label(config: Config) -> str:
     if config.loaded:
         return f"{config.runs:,} of {config.loaded:,}"
+    if not config.native:
+        return f"{config.runs:,}, records"
     return f"{config.runs:,}"
 
 
@@ -162,14 +176,14 @@ def ratio(config: Config, base: Config) -> float:
 
 
 def print_table(configs: list[Config], seconds: float, schedules: int) -> None:
-    print(f"seeded {configs[-2].runs} runs on {schedules} schedules in {seconds:.1f} s")
+    print(f"seeded {configs[-1].runs} runs on {schedules} schedules in {seconds:.1f} s")
     print(
-        f"{'runs':>11}  {'rps':>7}  {'x 1 run':>7}  {'p50/p99 ms':>11}  {'CPU us/req':>10}  RSS MB"
+        f"{'runs':>15}  {'rps':>7}  {'x 1 run':>7}  {'p50/p99 ms':>11}  {'CPU us/req':>10}  RSS MB"
     )
     for config in configs:
         lat = f"{config.med('p50_ms'):.2f}/{config.med('p99_ms'):.2f}"
         print(
-            f"{label(config):>11}  {config.med('rps'):>7.0f}  {ratio(config, configs[0]):>7.2f}  "
+            f"{label(config):>15}  {config.med('rps'):>7.0f}  {ratio(config, configs[0]):>7.2f}  "
             f"{lat:>11}  {config.med('cpu_us'):>10.1f}  {max(config.rss):.0f}"
         )
 

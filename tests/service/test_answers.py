@@ -176,7 +176,7 @@ def test_both_stores_give_the_same_answers_seen_steps_and_evictions() -> None:
     bound = 14 * size * 8 * 2
     native = answers.NativeAnswers(12, bound, native_log.queue, native_log.evict)
     python = answers.PyAnswers(12, bound, python_log.queue, python_log.evict)
-    names = [f"r{i}" for i in range(10)] + ["x" * 150, "y" * 96, "z" * 97, "run-\u00e9"]
+    names = [f"r{i}" for i in range(10)] + ["w" * 200, "x" * 160, "y" * 161, "run-\u00e9"]
     for _ in range(3000):
         run = names[rng.integers(len(names))]
         op = rng.integers(10)

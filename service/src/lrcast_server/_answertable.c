@@ -3,10 +3,11 @@
  * A process answering thousands of runs at random finds little of any run in the CPU's caches,
  * and every object an answer reads is a trip to main memory that also slows the rest of the
  * request. In Python a run's record is reached through a dict entry, the stored name, the record
- * object and its buffer. Here a run is one 192-byte slot of an open-addressing table: its name
- * (up to 96 bytes inline), its block, its last step seen and up to four head floats (group
+ * object and its buffer. Here a run is one 256-byte slot of an open-addressing table: its name
+ * (up to 160 bytes inline), its block, its last step seen and up to four head floats (group
  * multipliers and curves constant over the block), with the rows of the other curves in one
- * allocation beside it. An answer reads the slot and the line holding its step's row.
+ * allocation beside it. An answer reads the slot's first two lines (one aligned pair, which the
+ * CPU fetches together), the rest of a long name, and the line holding its step's row.
  *
  * Every function runs holding the GIL and calls nothing that could release it, so each is atomic
  * for Python threads. Which runs stay, and how much memory they take, is the caller's business
@@ -21,7 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define INLINE_KEY 96
+#define INLINE_KEY 160
 #define INLINE_HEAD 4
 
 typedef struct {
@@ -37,10 +38,12 @@ typedef struct {
     int16_t nhead;
     int16_t nrow;
     int32_t noted;    /* the slot waits in the caller's next flush of steps seen */
-    /* second and third lines */
+    /* the next three lines */
     double head[INLINE_HEAD];
     char key[INLINE_KEY];
 } Slot;
+
+_Static_assert(sizeof(Slot) == 256, "a slot is four cache lines");
 
 typedef struct {
     PyObject_HEAD
