@@ -134,6 +134,17 @@ table_lookup(Table *self, PyObject *name)
     return found ? slot : NULL;
 }
 
+/* 1 and the slot of ``name`` in *slot, 0 if absent, -1 with an exception set. */
+static int
+table_get(Table *self, PyObject *name, Slot **slot)
+{
+    *slot = table_lookup(self, name);
+    if (*slot == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return 1;
+}
+
 static double
 head_value(const Slot *slot, int j)
 {
@@ -210,12 +221,9 @@ Table_answer(Table *self, PyObject *const *args, Py_ssize_t nargs)
     if (step == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Slot *slot = table_lookup(self, args[0]);
-    if (slot == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    Slot *slot;
+    if (table_get(self, args[0], &slot) <= 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     long long first = slot->k * (long long)slot->size;
     if (step < first || step - first >= slot->size) {
@@ -351,12 +359,9 @@ PyDoc_STRVAR(Table_block_doc, "block(run) -> int | None\n\nThe block the run hol
 static PyObject *
 Table_block(Table *self, PyObject *name)
 {
-    Slot *slot = table_lookup(self, name);
-    if (slot == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    Slot *slot;
+    if (table_get(self, name, &slot) <= 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     return PyLong_FromLongLong(slot->k);
 }
@@ -368,12 +373,9 @@ PyDoc_STRVAR(Table_seen_doc,
 static PyObject *
 Table_seen(Table *self, PyObject *name)
 {
-    Slot *slot = table_lookup(self, name);
-    if (slot == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    Slot *slot;
+    if (table_get(self, name, &slot) <= 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     return Py_BuildValue("(LO)", (long long)slot->seen, slot->noted ? Py_True : Py_False);
 }
@@ -385,12 +387,9 @@ PyDoc_STRVAR(Table_unnote_doc,
 static PyObject *
 Table_unnote(Table *self, PyObject *name)
 {
-    Slot *slot = table_lookup(self, name);
-    if (slot == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    Slot *slot;
+    if (table_get(self, name, &slot) <= 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     slot->noted = 0;
     return PyLong_FromLongLong(slot->seen);
@@ -403,12 +402,9 @@ PyDoc_STRVAR(Table_pop_doc,
 static PyObject *
 Table_pop(Table *self, PyObject *name)
 {
-    Slot *slot = table_lookup(self, name);
-    if (slot == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    Slot *slot;
+    if (table_get(self, name, &slot) <= 0) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     PyObject *result = Py_BuildValue("(LO)", (long long)slot->seen, slot->noted ? Py_True : Py_False);
     if (result == NULL) {
