@@ -188,3 +188,43 @@ def test_a_changed_report_of_a_step_warns_once_and_keeps_the_first_value(
         report_again()
     assert len(said) == 1
     assert [(m.step, m.value) for m in client.iter_metrics(name)] == [(0, 0.5)]
+
+
+def test_a_second_fit_with_a_new_schedule_follows_every_curve_at_every_step(
+    client: Client, name: str
+) -> None:
+    document = {
+        "curves": {
+            "lr": {"type": "constant", "value": 0.01},
+            "weight_decay": {"type": "linear", "start": 1.0, "end": 10.0, "steps": 40},
+        }
+    }
+    client.publish(name, document)
+    client.bind_run(name, name, block=8)
+    inputs = keras.Input((1,))
+    dense = keras.layers.Dense(1, kernel_initializer="ones", use_bias=False)
+    model = keras.Model(inputs, dense(inputs))
+    optimizer = keras.optimizers.AdamW(learning_rate=0.001, weight_decay=0.004)
+    # A zero loss: Adam moves nothing, so each step's change of the weight is the weight decay
+    # the compiled train step used, w <- w * (1 - lr * weight_decay).
+    model.compile(optimizer=optimizer, loss=lambda y, pred: 0.0 * keras.ops.sum(pred))
+    used: list[tuple[int, float]] = []
+
+    class Decay(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            self.before = float(dense.kernel.numpy()[0, 0])
+            self.step = int(optimizer.iterations.numpy())
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            after = float(dense.kernel.numpy()[0, 0])
+            used.append((self.step, (self.before - after) / self.before / 0.01))
+
+    x, y = np.ones((20, 1), "float32"), np.zeros((20, 1), "float32")
+    for first, last in ((0, 2), (2, 4)):  # a second fit resumes, with a new callback
+        schedule = RemoteSchedule(name, client=client)
+        fit = {"batch_size": 4, "epochs": last, "initial_epoch": first, "verbose": 0}
+        model.fit(x, y, **fit, callbacks=[schedule, Decay()])
+    assert [step for step, _ in used] == list(range(20))
+    want = expected(client, name, range(20))["weight_decay"]
+    assert [decay for _, decay in used] == pytest.approx(want, rel=1e-4)
+    assert isinstance(optimizer.weight_decay, float)

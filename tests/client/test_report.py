@@ -115,6 +115,7 @@ def test_a_resumed_job_re_reporting_trained_steps_warns_once_and_trains_on(
     for step in range(10):
         if step == 5:
             saved = scheduler.state_dict()
+            saved_optimizer = optimizer.state_dict()
         optimizer.step()
         scheduler.step(1.0)
 
@@ -122,6 +123,7 @@ def test_a_resumed_job_re_reporting_trained_steps_warns_once_and_trains_on(
     # with slightly different losses.
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     resumed = RemoteLR(optimizer, name, client=client)
+    optimizer.load_state_dict(saved_optimizer)  # as a real resume restores both
     resumed.load_state_dict(saved)
     seen = [optimizer.param_groups[0]["lr"]]
 

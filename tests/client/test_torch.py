@@ -312,6 +312,21 @@ def test_a_no_decay_group_keeps_its_zero_weight_decay(client: Client, name: str)
     assert [g["weight_decay"] for g in sgd.param_groups] == [want[0], want[0]]
 
 
+def checkpoint(optimizer: Optimizer, scheduler: Any) -> io.BytesIO:
+    """Both state dicts through ``torch.save``, as a training job checkpoints them."""
+    buffer = io.BytesIO()
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def resume(optimizer: Optimizer, scheduler: Any, buffer: io.BytesIO) -> None:
+    """Restore both, as every torch, HF or Lightning resume does."""
+    saved = torch.load(buffer)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+
+
 def test_a_resumed_job_continues_at_the_saved_step(client: Client, name: str) -> None:
     run = bind(client, name, COSINE, block=16)
     opt = make_optimizer()
@@ -319,22 +334,61 @@ def test_a_resumed_job_continues_at_the_saved_step(client: Client, name: str) ->
     for _ in range(37):
         opt.step()
         scheduler.step()
-    saved = scheduler.state_dict()
-    assert saved["last_epoch"] == 37
-    buffer = io.BytesIO()
-    torch.save(saved, buffer)
-    buffer.seek(0)
+    assert scheduler.state_dict()["last_epoch"] == 37
+    saved = torch.load(checkpoint(opt, scheduler))
 
     resumed_opt = make_optimizer()
     resumed = RemoteLR(resumed_opt, run, client=client)
-    resumed.load_state_dict(torch.load(buffer))
-    values = [resumed_opt.param_groups[0]["lr"]]
-    for _ in range(10):
-        resumed_opt.step()
-        resumed.step()
-        values.append(resumed_opt.param_groups[0]["lr"])
+    resumed.load_state_dict(saved["scheduler"])
+    # As a torch scheduler's, load_state_dict leaves the optimizer alone: its own state has them.
+    assert resumed_opt.param_groups[0]["lr"] == expected(client, run, range(1))["lr"][0]
+    resumed_opt.load_state_dict(saved["optimizer"])
+    used = trace(resumed_opt, resumed, 11)
     assert resumed.last_epoch == 47
-    assert values == expected(client, run, range(37, 48))["lr"]
+    want = expected(client, run, range(37, 48))
+    assert used["lr"] == want["lr"]
+    assert used["momentum"] == want["momentum"]
+    assert resumed_opt.param_groups[0]["weight_decay"] == want["weight_decay"][-1]
+
+
+def sequence(client: Client, run: str, remote_first: bool) -> tuple[Optimizer, Any]:
+    """``SequentialLR`` switching at step 10: a warmup then ``RemoteLR``, or ``RemoteLR`` then
+    an exponential decay that compounds from the lr it is handed."""
+    optimizer = make_optimizer(lr=0.1)
+    remote = RemoteLR(optimizer, run, client=client)
+    if remote_first:
+        schedulers = [remote, sched.ExponentialLR(optimizer, gamma=0.9)]
+    else:
+        schedulers = [sched.LinearLR(optimizer, start_factor=0.1, total_iters=10), remote]
+    return optimizer, sched.SequentialLR(optimizer, schedulers, milestones=[10])
+
+
+@pytest.mark.parametrize("remote_first", [False, True], ids=["warmup-remote", "remote-decay"])
+@pytest.mark.parametrize("saved_at", [5, 15], ids=["before-milestone", "after-milestone"])
+def test_sequential_lr_resumed_before_or_after_its_milestone_goes_on_as_if_uninterrupted(
+    client: Client, name: str, remote_first: bool, saved_at: int
+) -> None:
+    document = {
+        "curves": {
+            "lr": {"type": "linear", "start": 0.05, "end": 0.0, "steps": 40},
+            "momentum": {"type": "linear", "start": 0.9, "end": 0.8, "steps": 40},
+        }
+    }
+    run = bind(client, name, document, block=8)
+    optimizer, scheduler = sequence(client, run, remote_first)
+    uninterrupted = trace(optimizer, scheduler, 30)
+
+    optimizer, scheduler = sequence(client, run, remote_first)
+    trace(optimizer, scheduler, saved_at + 1)
+    buffer = checkpoint(optimizer, scheduler)
+    optimizer, scheduler = sequence(client, run, remote_first)
+    resume(optimizer, scheduler, buffer)
+    resumed = trace(optimizer, scheduler, 30 - saved_at)
+    assert resumed["lr"] == uninterrupted["lr"][saved_at:]
+    assert resumed["momentum"] == uninterrupted["momentum"][saved_at:]
+    # The uninterrupted run has the server's values where RemoteLR leads.
+    served = uninterrupted["lr"][:10] if remote_first else uninterrupted["lr"][10:]
+    assert served == expected(client, run, range(len(served)))["lr"]
 
 
 def test_per_step_mode_asks_the_server_at_every_step(

@@ -12,6 +12,7 @@ continues at the right step. Needs the ``keras`` extra: ``pip install 'lrcast[ke
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,13 +53,21 @@ def _attribute(optimizer: Any, curve: str) -> str | None:
     return None
 
 
+_VARIABLES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""The variables lrcast made for each optimizer, by attribute: one per attribute for the
+optimizer's whole life, since a compiled train step keeps reading the one it was traced with."""
+
+
 def _variable(optimizer: Any, attribute: str) -> Any:
     """The variable behind ``optimizer.<attribute>``, made from a plain number if needed.
 
     Keras optimizers keep most hyperparameters as Python floats, which a compiled train step
     reads once, when it is traced; a variable is read at every step. The variable is set
     without the optimizer's tracking, so its checkpoints keep their shape (and
-    :class:`RemoteSchedule` puts the plain number back between batches, for saved configs)."""
+    :class:`RemoteSchedule` puts the plain number back between batches, for saved configs).
+    Made once per optimizer and attribute: a later :class:`RemoteSchedule` (a second ``fit``,
+    whose cached train step captured the first variable) or :func:`assign` gets the same one,
+    holding the current number."""
     current = getattr(optimizer, attribute)
     if isinstance(current, keras.Variable):
         return current
@@ -67,9 +76,15 @@ def _variable(optimizer: Any, attribute: str) -> Any:
             "the optimizer's learning_rate is not a variable (a LearningRateSchedule?): build "
             "it with a float learning_rate for lrcast to set"
         )
-    variable = keras.Variable(
-        float(current), dtype="float32", trainable=False, name=f"lrcast_{attribute}"
-    )
+    made = _VARIABLES.setdefault(optimizer, {})
+    variable = made.get(attribute)
+    if variable is None:
+        variable = keras.Variable(
+            float(current), dtype="float32", trainable=False, name=f"lrcast_{attribute}"
+        )
+        made[attribute] = variable
+    else:
+        variable.assign(float(current))
     object.__setattr__(optimizer, attribute, variable)
     return variable
 

@@ -266,14 +266,17 @@ class RemoteLR(LRScheduler):
         return {"run": self.run, "last_epoch": self.last_epoch, "_step_count": self._step_count}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue at the saved step: its values are set on the optimizer right away."""
+        """Continue at the saved step: the next :meth:`step` sets the next step's values.
+
+        As with torch's own schedulers, only the scheduler's state is restored: the optimizer is
+        left alone and the server is not asked. Restore the optimizer's ``state_dict`` too (as
+        torch, HF ``Trainer`` and Lightning resumes do): it holds the values this scheduler
+        set, and, inside ``SequentialLR``, those a scheduler after this one compounds from. A
+        saved step before 0 (inside ``SequentialLR``, before this scheduler's milestone) is
+        restored as it is."""
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict.get("_step_count", self._step_count))
         self._check_at = -1
-        self.last_epoch -= 1
-        count = self._step_count
-        self.step()
-        self._step_count = count
 
     def close(self) -> None:
         """Close the client if this scheduler made it."""
