@@ -625,6 +625,35 @@ def test_an_edit_that_changes_nothing_keeps_the_timeline(
     assert lr_at(client, "run-1", 60)["lr"] == lrcast.evaluate(COSINE["curves"]["lr"], [60])[0]
 
 
+def test_a_patch_that_changes_nothing_keeps_the_etag_and_is_not_audited(
+    client: TestClient, writer: dict[str, str], admin: dict[str, str]
+) -> None:
+    publish(client, writer, "resnet", COSINE)
+    bind(client, writer, "run-1", schedule="resnet", block=10, groups={"a": 1.0, "b": 0.5})
+    etag = client.get("/v1/runs/run-1").headers["etag"]
+
+    def patches() -> int:
+        trail = client.get("/v1/audit", params={"target": "run/run-1"}, headers=admin).json()
+        return sum(entry["action"] == "run.patch" for entry in trail["items"])
+
+    # (an edit keeps the groups' order, so the last body asks for what is in force too)
+    same = [{}, {"at_step": 40}, {"scale": 1.0}, {"groups": {"b": 0.5, "a": 1.0}}]
+    for body in same:
+        response = client.patch("/v1/runs/run-1", json=body, headers=writer)
+        assert response.status_code == 200, body
+        assert response.headers["etag"] == etag, body
+    assert patches() == 0
+    response = client.patch("/v1/runs/run-1", json={"groups": {"b": 0.25}}, headers=writer)
+    assert response.headers["etag"] != etag
+    # Asking for what is in force now also drops an edit scheduled later: a change.
+    client.patch("/v1/runs/run-1", json={"scale": 2.0, "at_step": 50}, headers=writer)
+    etag = client.get("/v1/runs/run-1").headers["etag"]
+    response = client.patch("/v1/runs/run-1", json={"scale": 1.0}, headers=writer)
+    assert response.headers["etag"] != etag
+    assert [s["from_step"] for s in response.json()["timeline"]] == [0]
+    assert patches() == 3
+
+
 def test_version_must_be_a_number_or_latest(client: TestClient, writer: dict[str, str]) -> None:
     publish(client, writer, "resnet", COSINE)
     for version in ["newest", 0, True, 1.5, None]:

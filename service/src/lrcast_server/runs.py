@@ -231,7 +231,7 @@ def patch(
         settings = body.plateau.model_dump(mode="json") if body.plateau is not None else None
         plateau = {"plateau": settings, "plateau_state": None}
 
-    def work(conn: Connection) -> int:
+    def work(conn: Connection) -> tuple[int, bool]:
         run = storage.get_run(conn, run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id!r}")
@@ -244,13 +244,15 @@ def patch(
         if at > lrcast.MAX_STEP:
             _past_the_last_step(at, body.at_step, run.block)
         if not edits_timeline:  # only the plateau rule (or nothing): the timeline stays
+            if not plateau:
+                return at, False  # nothing to change: no new ETag, nothing audited
             values = {"etag": new_run_etag(), "updated": storage.utcnow(), **plateau}
             if not storage.update_run(
                 conn, run_id, horizon=run.horizon, timeline_rev=run.timeline_rev, values=values
             ):
                 raise LostRaceError
             _audit_patch(conn, principal, run_id, body, at)
-            return at
+            return at, True
         base = timeline.governing(at)
         # The binding in force at ``at`` (the run's columns hold the last edit's, which may be
         # one scheduled later that this edit supersedes).
@@ -294,6 +296,18 @@ def patch(
             "total_steps": segment.total_steps,
             "steps_per_epoch": segment.steps_per_epoch,
         }
+        # Edits scheduled later are superseded; plateau reductions already made stay, on the edit.
+        first = base if same_segment(base, segment) else segment
+        reductions = [
+            continued(first, s.from_step).model_copy(
+                update={"reduction": s.reduction, "min_lr": s.min_lr}
+            )
+            for s in reduction_points(timeline, at)
+        ]
+        later = [s for s in timeline.segments if s.from_step > at]
+        current = {name: getattr(run, name) for name in binding}
+        if first is base and later == reductions and not plateau and current == binding:
+            return at, False  # the PATCH asks for what is in force: no new ETag, no audit
         changed = storage.update_run(
             conn,
             run_id,
@@ -303,25 +317,18 @@ def patch(
         )
         if not changed:
             raise LostRaceError
-        # Edits scheduled later are superseded; plateau reductions already made stay, on the edit.
-        first = base if same_segment(base, segment) else segment
-        reductions = [
-            continued(first, s.from_step).model_copy(
-                update={"reduction": s.reduction, "min_lr": s.min_lr}
-            )
-            for s in reduction_points(timeline, at)
-        ]
         if first is base:  # nothing changes at ``at``: keep ``base`` (it may start there)
             storage.write_segments_from(conn, run_id, at + 1, [to_record(s) for s in reductions])
         else:
             written = [segment, *reductions]
             storage.write_segments_from(conn, run_id, at, [to_record(s) for s in written])
         _audit_patch(conn, principal, run_id, body, at)
-        return at
+        return at, True
 
-    at = core.database.transact(work)
-    observability.EDITS.labels("patch").inc()
-    core.forget(run_id)
+    at, changed = core.database.transact(work)
+    if changed:
+        observability.EDITS.labels("patch").inc()
+        core.forget(run_id)
     read, etag = get(core, run_id)
     return RunEdit(**dict(read), effective_step=at), etag
 
