@@ -148,6 +148,17 @@ def test_no_token_may_take_the_name_of_a_local_actor(client: TestClient, name: s
         create_token(core_of(client).database, name, Role.read)
 
 
+@pytest.mark.parametrize("name", ["", " ", "a\tb\nc", "x" * 129, "-lead", "two words", "naïve"])
+def test_a_token_name_is_one_printable_word(client: TestClient, name: str) -> None:
+    with pytest.raises(InvalidRequestError, match="not a token name"):
+        create_token(core_of(client).database, name, Role.read)
+
+
+@pytest.mark.parametrize("name", ["ci-bot", "alice@example.com", "trainer_7.prod", "x" * 128])
+def test_usual_token_names_are_accepted(client: TestClient, name: str) -> None:
+    assert create_token(core_of(client).database, name, Role.read)
+
+
 def test_seeding_the_admin_token_is_recorded_by_env_only_when_it_changes(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

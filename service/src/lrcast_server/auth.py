@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -63,9 +64,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+"""What a token's name may be: it is the actor of every write in the audit trail, and a column
+of ``token list``, so nothing blank, no spaces or control characters."""
+
+
 def create_token(database: Database, name: str, role: Role) -> str:
     """Store a new token and return it (the only time it is ever shown); recorded as
     ``token.create`` by ``cli``."""
+    if TOKEN_NAME.fullmatch(name) is None:
+        raise InvalidRequestError(
+            f"{name!r} is not a token name: 1 to 128 letters, digits and . _ @ + -, "
+            "starting with a letter or digit"
+        )
     if name in audit.LOCAL_ACTORS:
         raise InvalidRequestError(
             f"{name!r} is reserved: the audit trail names local commands by it"
