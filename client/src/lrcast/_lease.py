@@ -16,6 +16,8 @@ serves values from the block's lists without calling it (microseconds a step).
   the first block fetched once it answers again.
 - Distributed: only the leader (rank 0) talks to the server; every new block goes through
   ``broadcast``, a collective every rank calls at the same steps.
+- Groups: :func:`group_columns` gives each parameter group its lr column; an edit that changes
+  how many groups the run has never stops training (:class:`GroupOrder`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lrcast._client import Client
@@ -71,6 +73,8 @@ class Block:
     values: dict[str, Column]
     groups: dict[str, Column]
     source: Source = "server"
+    order: GroupOrder | None = field(default=None, compare=False, repr=False)
+    """The engine's record of how groups were matched (set on the blocks it hands out)."""
 
     def row(self, step: int) -> dict[str, float]:
         """Every curve defined at ``step``."""
@@ -180,6 +184,7 @@ class LeaseEngine:
         self._warned_conflict = False
         self._outage_source: Source | None = None
         """How the current outage is bridged (None: no outage), said once per change."""
+        self._order = GroupOrder(run)
 
     # -- what the shim calls -------------------------------------------------------------------
 
@@ -187,13 +192,15 @@ class LeaseEngine:
         """The block holding ``step``; fetches (or computes) a new one when needed. Under
         distributed training every rank must call it at the same steps (they do: a new block
         is needed at the same steps everywhere)."""
+        self._order.step = step
         current = self.block
         if current is not None and current.start <= step < current.stop:
             if self.leader and self.mode == "lease":
                 self._prefetch(current.stop)
             self.check_at = current.stop
             return current
-        block = self._new_block(step)
+        # Attached here, on every rank: a broadcast block carries no order of its own.
+        block = replace(self._new_block(step), order=self._order)
         self.block = block
         self.check_at = block.stop
         if self.leader and self.mode == "lease":
@@ -466,28 +473,119 @@ class LeaseEngine:
                     raise
 
 
+class GroupOrder:
+    """How a run's groups have met an optimizer's parameter groups without a ``name`` key,
+    which are matched by order: one per engine, on the blocks it hands out.
+
+    At the first binding (when the scheduler is built) a run with another number of groups
+    than the optimizer is refused. Later, when an edit adds or drops a group (or a group is
+    added to the optimizer), training goes on: optimizer group ``i`` takes the run's ``i``-th
+    group, a group past the run's takes the run's lr, and one warning says so per change."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.step = 0
+        """The step the engine was last asked for: where a binding starts."""
+        self.bound = False
+        self.start = -1
+        self.through = -1
+        """Steps from :attr:`start` to this one have been checked."""
+        self.count = -1
+        self.names: tuple[str, ...] | None = None
+        """The run's groups at the last step checked."""
+
+    def check(self, block: Block, spans: list[_Span], count: int) -> None:
+        """Refuse (first binding) or warn about each change to a mismatch in ``spans``."""
+        start = max(block.start, self.step)
+        # Steps checked already (the same block bound again) are skipped, unless the optimizer
+        # changed or the trainer went back (a resume).
+        again = count != self.count or start < self.start
+        first = start if again else max(start, self.through)
+        self.start = start
+        for begin, stop, names in spans:
+            at = max(begin, first)
+            if at >= stop or (names == self.names and count == self.count):
+                continue
+            self.names, self.count = names, count
+            if not names or len(names) == count:
+                continue
+            listed = ", ".join(names)
+            if not self.bound and at == start:
+                raise ValueError(
+                    f"the run has {len(names)} groups ({listed}) but the optimizer has {count} "
+                    "parameter groups: give each a 'name' key to match them"
+                )
+            if count > len(names):
+                how = f"param_groups[{len(names)}:] take the run's lr"
+            else:
+                unused = names[count:]
+                how = f"the run's {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} unused"
+            warnings.warn(
+                f"lrcast: from step {at}, run {self.run!r} has {len(names)} groups ({listed}) "
+                f"but the optimizer has {count} parameter groups without a 'name' key: they "
+                f"are matched by order and {how}; training goes on (said once per change; "
+                "give each group a 'name' key to match it by name)",
+                UserWarning,
+                stacklevel=6,
+            )
+        self.count = count
+        self.through = block.stop if again else max(self.through, block.stop)
+
+
+_Span = tuple[int, int, tuple[str, ...]]
+"""Steps ``[begin, stop)`` over which the run has the same groups, in its order."""
+
+
+def _spans(block: Block) -> list[_Span]:
+    """The stretches of ``block`` over which the same groups are defined (a block of several
+    server blocks may hold an edit: a group is ``None`` where its segment does not have it)."""
+    if not any(None in column for column in block.groups.values()):
+        return [(block.start, block.stop, tuple(block.groups))]
+    spans: list[_Span] = []
+    for i in range(block.stop - block.start):
+        names = tuple(name for name, column in block.groups.items() if column[i] is not None)
+        step = block.start + i
+        if spans and spans[-1][2] == names:
+            spans[-1] = (spans[-1][0], step + 1, names)
+        else:
+            spans.append((step, step + 1, names))
+    return spans
+
+
 def group_columns(block: Block, names: Sequence[str | None], count: int) -> list[Column]:
     """The lr column for each of ``count`` parameter groups: matched by name to the run's
-    groups (a name the run does not list gets the run's lr), else by order; every group gets
-    the run's lr when the run has no groups. Where a group's lr is undefined (an edit dropped
-    it), the run's lr stands in."""
+    groups (a name the run does not list gets the run's lr), else by order, step by step to
+    the groups the run has at that step (a group past them gets the run's lr); every group gets
+    the run's lr when the run has no groups. Where a named group's lr is undefined (an edit
+    dropped it), the run's lr stands in. A mismatch in number is refused at the first binding,
+    and warned about once per change after it (:class:`GroupOrder`)."""
+    order = block.order if block.order is not None else GroupOrder("")
+    columns = _columns(block, names, count, order)
+    order.bound = True
+    return columns
+
+
+def _columns(
+    block: Block, names: Sequence[str | None], count: int, order: GroupOrder
+) -> list[Column]:
     lr = block.values["lr"]
     if not block.groups:
         return [lr] * count
-    run_groups = list(block.groups)
     if any(name is not None for name in names):
         chosen = [block.groups.get(name) if name is not None else None for name in names]
-        columns = [c if c is not None else lr for c in chosen]
-    elif count == len(run_groups):
-        columns = [block.groups[name] for name in run_groups]
-    else:
-        raise ValueError(
-            f"the run has {len(run_groups)} groups ({', '.join(run_groups)}) but the optimizer "
-            f"has {count} parameter groups: give each a 'name' key to match them"
-        )
-    return [
-        column
-        if None not in column
-        else [g if g is not None else x for g, x in zip(column, lr, strict=True)]
-        for column in columns
-    ]
+        return [
+            column
+            if None not in column
+            else [g if g is not None else x for g, x in zip(column, lr, strict=True)]
+            for column in (c if c is not None else lr for c in chosen)
+        ]
+    spans = _spans(block)
+    order.check(block, spans, count)
+    if len(spans) == 1 and len(spans[0][2]) >= count:
+        return [block.groups[name] for name in spans[0][2][:count]]
+    columns: list[Column] = [[] for _ in range(count)]
+    for begin, stop, run_names in spans:
+        a, b = begin - block.start, stop - block.start
+        for i, column in enumerate(columns):
+            column.extend(block.groups[run_names[i]][a:b] if i < len(run_names) else lr[a:b])
+    return columns
