@@ -77,16 +77,17 @@ WHY_MANY_RUNS_COST = [
     "(`lrcast_server/_answertable.c`): an open-addressing table of 256-byte slots, one per "
     "run, holding the run's name (inline up to 160 bytes), block, last step seen and first "
     "four head floats, with the block's rows in one allocation beside it. An answer hashes "
-    "the name, reads the slot and the line holding its step's row, and renders the same JSON "
-    "as before from those floats; no Python object of the run is touched. Side by side on "
-    "this load (`many_runs.py --runs 1,10000 --repeats 5`, the same code with "
+    "the name, reads the slot and the line holding its step's row, and renders the same "
+    "JSON as before from those floats; no Python object of the run is touched. Side by side "
+    "on this load (`many_runs.py --runs 1,10000 --repeats 5`, the same code with "
     "`LRCAST_NATIVE_ANSWERS=false` for the records): 10,000 runs at 0.88x-0.91x with the "
     "table against 0.80x-0.81x with the records (the table above has both), and 10,000 runs "
     "answered 11-17% faster in absolute terms. What remains over one run is about 4-5 µs a "
-    "request: those two reads from main memory, writing the last steps seen of every run each second (2% of the "
-    "process's time at most), and the holding cost above. Where the extension is not built "
-    "(no C compiler at install), the records answer, with the same bytes; a test drives both "
-    "through the same random operations and compares every answer.",
+    "request: those two reads from main memory, writing the last steps seen of every run "
+    "each second (2% of the process's time at most), and the holding cost above. Where the "
+    "extension is not built (no C compiler at install), the records answer, with the same "
+    "bytes; a test drives both through the same random operations and compares every "
+    "answer.",
 ]
 
 
