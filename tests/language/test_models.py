@@ -81,6 +81,12 @@ def test_every_bad_field_is_reported_at_once() -> None:
         ({"type": "step", "start": 1, "every": 1.5}, "curves.lr.every: must be an integer"),
         ({"type": "step", "start": 1, "every": True}, "curves.lr.every: must be an integer"),
         ({"type": "step", "start": 1, "every": "3x"}, "curves.lr.every: '3x' is not a duration"),
+        (
+            {"type": "step", "start": 1, "every": "\u0665\u0660ep"},
+            "curves.lr.every: '\u0665\u0660ep' is not",
+        ),
+        ({"type": "step", "start": 1, "every": "\uff15%"}, "curves.lr.every: '\uff15%' is not a"),
+        ({"type": "step", "start": 1, "every": "5ep\n"}, "curves.lr.every: '5ep\\n' is not a"),
         ({"type": "step", "start": 1, "every": "101%"}, "curves.lr.every: '101%' is more than"),
         (
             {"type": "piecewise", "boundaries": [5, 3], "values": [1, 2, 3]},

@@ -21,7 +21,9 @@ from lrcast._errors import EvaluationError
 MAX_STEP = 2**53 - 1
 """The largest step lrcast accepts: every step up to it is exact in float64."""
 
-_DURATION = re.compile(r"^(\d{1,16}(?:\.\d{1,16})?)(ep|%)$")
+_DURATION = re.compile(r"^([0-9]{1,16}(?:\.[0-9]{1,16})?)(ep|%)$")
+"""ASCII digits only (``\\d`` would take "٥٠ep"), matched whole (``$`` alone lets a trailing
+newline through)."""
 
 DURATION_FIELDS = frozenset(
     {"steps", "every", "period", "up", "down", "warmup", "stable", "decay", "begin", "timescale"}
@@ -39,7 +41,7 @@ def _check_duration(value: Any) -> int | str:
         if value > MAX_STEP:
             raise ValueError(f"must be <= {MAX_STEP}")
         return value
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if match is None:
         raise ValueError(f'{value!r} is not a duration: use steps, "12ep" or "5%"')
     if match[2] == "%" and Fraction(match[1]) > 100:
@@ -84,7 +86,7 @@ def resolve_duration(value: int | str, context: Context, path: str) -> int:
     """The number of steps ``value`` stands for, in ``context``."""
     if isinstance(value, int):
         return value
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if match is None:  # pragma: no cover - the models only admit matching strings
         raise EvaluationError(f"{value!r} is not a duration", path=path)
     number, unit = Fraction(match[1]), match[2]
