@@ -466,6 +466,17 @@ def test_patch_honours_if_match(client: TestClient, writer: dict[str, str]) -> N
     assert_problem(stale, 412)
 
 
+def test_if_none_match_star_binds_only_a_new_run(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    publish(client, writer, "resnet", COSINE)
+    create = {**writer, "If-None-Match": "*"}
+    body = {"schedule": "resnet"}
+    assert client.put("/v1/runs/run-1", json=body, headers=create).status_code == 201
+    assert_problem(client.put("/v1/runs/run-1", json=body, headers=create), 412)
+    assert client.put("/v1/runs/run-1", json=body, headers=writer).status_code == 200
+
+
 def test_archived_run_keeps_answering_but_refuses_edits(
     client: TestClient, writer: dict[str, str]
 ) -> None:

@@ -117,6 +117,18 @@ def test_if_match_on_a_missing_schedule_fails(client: TestClient, writer: dict[s
     assert_problem(response, 412)
 
 
+def test_if_none_match_star_publishes_only_a_new_schedule(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    create = {**writer, "If-None-Match": "*"}
+    assert client.put("/v1/schedules/new", json=COSINE, headers=create).status_code == 201
+    for document in (COSINE, CONSTANT):  # the same document too: the schedule exists
+        assert_problem(client.put("/v1/schedules/new", json=document, headers=create), 412)
+    assert client.get("/v1/schedules/new").json()["version"] == 1
+    tagged = {**writer, "If-None-Match": '"v1"'}  # only * is meaningful for a PUT here
+    assert_problem(client.put("/v1/schedules/new", json=CONSTANT, headers=tagged), 422)
+
+
 def test_reading_a_missing_schedule_or_version_is_404(
     client: TestClient, writer: dict[str, str]
 ) -> None:

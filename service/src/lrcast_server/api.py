@@ -37,7 +37,7 @@ from lrcast._schemas import (
     VersionPage,
 )
 from lrcast_server import audit, observability, plateau, runs, schedules
-from lrcast_server.deps import Admin, CoreDep, IfMatch, Reader, Writer
+from lrcast_server.deps import Admin, CoreDep, IfMatch, IfNoneMatch, Reader, Writer
 from lrcast_server.errors import PROBLEM_CONTENT_TYPE, InvalidRequestError
 
 JSON = "application/json"
@@ -202,9 +202,17 @@ async def publish_schedule(
     core: CoreDep,
     response: Response,
     if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
 ) -> PublishResult:
     result, etag, created = await run_in_threadpool(
-        lambda: schedules.publish(core, name, document, principal=principal, if_match=if_match)
+        lambda: schedules.publish(
+            core,
+            name,
+            document,
+            principal=principal,
+            if_match=if_match,
+            if_none_match=if_none_match is not None,
+        )
     )
     _etag(response, etag)
     response.headers["Location"] = f"/v1/schedules/{name}/versions/{result.version}"
@@ -382,9 +390,17 @@ async def bind_run(
     core: CoreDep,
     response: Response,
     if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
 ) -> RunRead:
     read, etag, created = await run_in_threadpool(
-        lambda: runs.bind(core, run, body, if_match=if_match, principal=principal)
+        lambda: runs.bind(
+            core,
+            run,
+            body,
+            if_match=if_match,
+            principal=principal,
+            if_none_match=if_none_match is not None,
+        )
     )
     _etag(response, etag)
     if created:

@@ -24,11 +24,18 @@ def run_etag(stored: str) -> str:
     return f'"{stored}"'
 
 
-def check_if_match(if_match: str | None, current: str | None) -> None:
-    """Refuse (412) unless ``If-Match`` is absent or names the current ETag (``*``: any).
+def check_if_match(
+    if_match: str | None, current: str | None, *, if_none_match: bool = False
+) -> None:
+    """Refuse (412) unless ``If-Match`` is absent or names the current ETag (``*``: any), and,
+    with ``if_none_match`` (``If-None-Match: *``), unless the resource does not exist yet.
 
     ``current`` is None when the resource does not exist, which no ``If-Match`` matches.
     """
+    if if_none_match and current is not None:
+        raise PreconditionFailedError(
+            f"If-None-Match: * was given but the resource exists (ETag {current})"
+        )
     if if_match is None:
         return
     if current is not None:

@@ -59,6 +59,15 @@ def _requires(needed: Role) -> Callable[..., Awaitable[Principal]]:
 Reader = Annotated[Principal, Depends(_requires(Role.read))]
 Writer = Annotated[Principal, Depends(_requires(Role.write))]
 Admin = Annotated[Principal, Depends(_requires(Role.admin))]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        pattern=r"^\s*\*\s*$",
+        description="`*`: apply the write only if the resource does not exist yet (create "
+        "only); 412 otherwise.",
+    ),
+]
 IfMatch = Annotated[
     str | None,
     Header(

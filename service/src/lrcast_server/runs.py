@@ -111,8 +111,10 @@ def bind(
     *,
     if_match: str | None,
     principal: Principal | None = None,
+    if_none_match: bool = False,
 ) -> tuple[RunRead, str, bool]:
-    """Bind ``run_id``; the same body again is a no-op, another body a conflict.
+    """Bind ``run_id``; the same body again is a no-op, another body a conflict
+    (``if_none_match``: any existing run is a 412).
 
     Returns the run, its ETag and whether it was created.
     """
@@ -123,7 +125,9 @@ def bind(
 
     def work(conn: Connection) -> bool:
         existing = storage.get_run(conn, run_id)
-        check_if_match(if_match, run_etag(existing.etag) if existing else None)
+        check_if_match(
+            if_match, run_etag(existing.etag) if existing else None, if_none_match=if_none_match
+        )
         if existing is not None:
             if existing.archived:
                 raise ConflictError(f"run {run_id!r} is archived; bind a new run id")

@@ -150,8 +150,10 @@ def publish(
     *,
     principal: Principal,
     if_match: str | None,
+    if_none_match: bool = False,
 ) -> tuple[PublishResult, str, bool]:
-    """Publish ``document`` as the next version of ``name`` (creating the schedule).
+    """Publish ``document`` as the next version of ``name`` (creating the schedule;
+    ``if_none_match``: only creating it).
 
     Returns the result, its ETag and whether a version was created: the same document as the
     latest version publishes nothing.
@@ -163,7 +165,9 @@ def publish(
         schedule = storage.get_schedule(conn, name, lock="update")
         live = schedule is not None and not schedule.archived
         check_if_match(
-            if_match, schedule_etag(schedule.latest_version) if schedule and live else None
+            if_match,
+            schedule_etag(schedule.latest_version) if schedule and live else None,
+            if_none_match=if_none_match,
         )
         if schedule is not None and live:
             latest = storage.get_version(conn, name, schedule.latest_version)
