@@ -234,3 +234,12 @@ class TestSegments:
         ]
         assert lrcast.segment_for(timeline, 255).version == 1
         assert lrcast.segment_for(timeline, 256).version == 2
+
+
+def test_an_exponential_is_start_up_to_begin_whatever_its_limit() -> None:
+    # SPEC: start for t <= begin, else start * factor ** p clipped at limit. A limit on the far
+    # side of start (a floor above a decay's start) clips only past begin.
+    curve = {"type": "exponential", "start": 0.1, "factor": 0.5, "begin": 10, "limit": 0.2}
+    assert lrcast.evaluate(curve, [0, 10, 11, 50]).tolist() == [0.1, 0.1, 0.2, 0.2]
+    growth = {"type": "exponential", "start": 0.4, "factor": 2.0, "begin": 5, "limit": 0.3}
+    assert lrcast.evaluate(growth, [5, 6]).tolist() == [0.4, 0.3]

@@ -89,9 +89,9 @@ def exponential(
         p = np.floor(p)
     # start * inf is NaN when start is 0: a curve that starts at 0 stays there.
     scaled = start * np.power(factor, p) if start else np.zeros_like(p)
-    out = np.where(elapsed <= 0, start, scaled)
-    if limit is not None:
-        out = np.maximum(out, limit) if factor < 1 else np.minimum(out, limit)
+    if limit is not None:  # past begin only: up to it the curve is start, whatever the limit
+        scaled = np.maximum(scaled, limit) if factor < 1 else np.minimum(scaled, limit)
+    out: Values = np.where(elapsed <= 0, start, scaled)
     return out
 
 
