@@ -132,6 +132,21 @@ def test_get_lr_and_history_print_tables_or_json(server: Server, name: str, tmp_
     assert run_cli(server, "history", name)[1].splitlines()[1].startswith("1 ")
 
 
+def test_get_run_shows_plateau_reductions_in_its_timeline(server: Server, name: str) -> None:
+    with lrcast.Client(url=server.url, token=ADMIN_TOKEN) as client:
+        client.publish(name, {"curves": {"lr": {"type": "constant", "value": 0.1}}})
+        client.bind_run(name, name, block=4, plateau={"metric": "loss", "patience": 0})
+        client.lr(name, 0)
+        client.report(name, 0, "loss", 1.0)
+        result = client.report(name, 1, "loss", 2.0)  # worse: patience 0 reduces
+        assert result.plateau is not None
+        assert result.plateau.reduced
+    out = run_cli(server, "get", "runs", name)[1]
+    header, *rows = out.split("timeline:\n")[1].splitlines()
+    assert header.split()[-1] == "REDUCTION"
+    assert [row.split()[-1] for row in rows] == ["1.0", "0.1"]
+
+
 def test_errors_show_the_servers_problem_detail(
     server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -471,10 +471,28 @@ def _get(client: Client, args: argparse.Namespace, out: TextIO) -> None:
         out.write("\ntimeline:\n")
         _table(
             [
-                (s.from_step, s.schedule, s.version, s.scale, s.offset, s.clock, s.groups)
+                (
+                    s.from_step,
+                    s.schedule,
+                    s.version,
+                    s.scale,
+                    s.offset,
+                    s.clock,
+                    s.groups,
+                    s.reduction,  # reduce-on-plateau's multiplier (1: none)
+                )
                 for s in run.timeline
             ],
-            ("FROM STEP", "SCHEDULE", "VERSION", "SCALE", "OFFSET", "CLOCK", "GROUPS"),
+            (
+                "FROM STEP",
+                "SCHEDULE",
+                "VERSION",
+                "SCALE",
+                "OFFSET",
+                "CLOCK",
+                "GROUPS",
+                "REDUCTION",
+            ),
             out,
         )
         return
